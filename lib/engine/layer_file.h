@@ -62,6 +62,11 @@ struct LayerWriterOptions {
   int zstd_level = 1;
   // Values shorter than this are never compressed.
   size_t min_compress_bytes = 128;
+  // Block 0 (the summary) is written last, and files are append-only, so the
+  // writer holds the file body in memory up to this many bytes and spills the
+  // rest to "<path>.spill", which Finish() copies behind block 0 and deletes.
+  // (A leftover .spill file after a crash is garbage, like the temp file.)
+  size_t max_buffered_bytes = size_t{16} << 20;
 };
 
 // What a finished writer produced.
@@ -114,6 +119,9 @@ struct LayerValue {
   bool will_init = false;
   // Delta layers: a serialized neon::Value. Image layers: raw page bytes.
   std::string data;
+  // True when `data` is a raw page from an image layer (set by readers of
+  // image layers; callers use it to skip Value decoding).
+  bool raw_image = false;
 };
 
 // Iterates a layer's entries in (key, lsn) order.

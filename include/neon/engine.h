@@ -1,0 +1,188 @@
+// Copyright neonstore authors. Licensed under the Apache License, Version 2.0.
+//
+// The page store: an Engine holds tenants, a tenant holds timelines
+// (branches), and a timeline maps (Key, Lsn) to versioned values so that any
+// page can be read as of any LSN it has ingested (GetPage@LSN).
+//
+//   auto engine = Engine::Open(options, "/var/lib/neon");
+//   auto tenant = (*engine)->CreateTenant(TenantId::Generate(), TenantConfig{});
+//   auto main = (*tenant)->CreateTimeline(TimelineId::Generate(), 15);
+//   (*main)->Put(key, Lsn(0x100), Value::Image(page));
+//   (*main)->FinishWrite(Lsn(0x100));
+//   auto branch = (*tenant)->CreateBranch(TimelineId::Generate(), (*main)->id(), Lsn(0x100));
+//   auto page = (*branch)->GetPage(key, Lsn(0x100));
+//
+// Durability: data up to a timeline's disk_consistent_lsn survives a crash;
+// newer data lives in the in-memory layer and is re-ingested from the WAL
+// source after a restart (Neon's model: the safekeepers hold the WAL).
+//
+// Thread safety: Engine, Tenant and Timeline are safe for concurrent use. A
+// timeline has one writer at a time (Put/FinishWrite from one thread); reads
+// may run concurrently with it and with flush, compaction and GC.
+// Handles (shared_ptr) stay valid after deletion; calls on a deleted
+// timeline fail with NotFound.
+
+#ifndef NEON_INCLUDE_NEON_ENGINE_H_
+#define NEON_INCLUDE_NEON_ENGINE_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "neon/key.h"
+#include "neon/options.h"
+#include "neon/types.h"
+#include "neon/value.h"
+
+namespace neon {
+
+struct TimelineInfo {
+  TenantShardId tenant_id;
+  TimelineId timeline_id;
+  std::optional<TimelineId> ancestor_timeline_id;
+  Lsn ancestor_lsn;
+  Lsn last_record_lsn;
+  Lsn prev_record_lsn;
+  Lsn disk_consistent_lsn;
+  Lsn applied_gc_cutoff_lsn;
+  Lsn initdb_lsn;
+  uint32_t pg_version = 0;
+  uint64_t num_l0_layers = 0;
+  uint64_t num_historic_layers = 0;  // on-disk layers, L0 included
+  uint64_t historic_layer_bytes = 0;
+};
+
+// GetPage@LSN request LSNs (Neon's page_service semantics).
+struct ReadLsn {
+  // The LSN the reader wants to see; Lsn::Max() means "latest".
+  Lsn request_lsn = Lsn::Max();
+  // The page has not changed since this LSN: the server may read at any LSN in
+  // [not_modified_since, request_lsn]. Invalid (0) means request_lsn.
+  Lsn not_modified_since;
+};
+
+struct MaintenanceResult {
+  uint64_t layers_created = 0;
+  uint64_t layers_removed = 0;
+  uint64_t bytes_written = 0;
+};
+
+class Timeline {
+ public:
+  virtual ~Timeline() = default;
+
+  virtual const TenantShardId& tenant_id() const = 0;
+  virtual const TimelineId& id() const = 0;
+  virtual TimelineInfo Info() const = 0;
+
+  // ---- Write path (one writer at a time) ----
+  // Stores `value` for `key` at `lsn`. REQUIRES: lsn > last_record_lsn.
+  // InvalidArgument if lsn <= last_record_lsn or the timeline is a read-only
+  // view; Cancelled after shutdown; after a failed flush to disk the timeline
+  // refuses writes (the first error is returned).
+  virtual absl::Status Put(const Key& key, Lsn lsn, const Value& value) = 0;
+  // Puts a relation block and maintains the relation's size key: writing past
+  // the end extends the relation (gap blocks become zero pages).
+  virtual absl::Status PutRelBlock(const RelTag& rel, uint32_t blkno, Lsn lsn,
+                                   const Value& value) = 0;
+  // Sets a relation's size (create = 0, truncate = smaller).
+  virtual absl::Status PutRelSize(const RelTag& rel, uint32_t nblocks, Lsn lsn) = 0;
+  // Declares every record up to `lsn` ingested: values at <= lsn become
+  // readable and waiters on wait_lsn wake. REQUIRES: lsn > last_record_lsn and
+  // lsn >= the LSN of every value put so far.
+  virtual absl::Status FinishWrite(Lsn lsn) = 0;
+
+  // ---- Read path ----
+  // The value of `key` as of `lsn` (versions with lsn' <= lsn), reconstructed.
+  // Does not wait: lsn above last_record_lsn reads at last_record_lsn.
+  // NotFound if the key has no version at or below lsn; DataLoss on damaged
+  // layer files; OutOfRange below the GC cutoff unless an LSN lease covers it.
+  virtual absl::StatusOr<std::string> GetPage(const Key& key, Lsn lsn) = 0;
+  // GetPage@LSN for a relation block, with Neon's request semantics: waits
+  // (bounded) if not_modified_since is above last_record_lsn; returns a zero
+  // page for blocks at or past the relation's size.
+  // InvalidArgument if request_lsn < not_modified_since or request_lsn == 0;
+  // DeadlineExceeded if the wait times out.
+  virtual absl::StatusOr<std::string> GetRelPage(const RelTag& rel, uint32_t blkno,
+                                                 ReadLsn read) = 0;
+  // Number of blocks of a relation fork as of the read LSN. NotFound if the
+  // relation does not exist (FSM and VM forks report 0 instead).
+  virtual absl::StatusOr<uint32_t> GetRelSize(const RelTag& rel, ReadLsn read) = 0;
+  // Blocks until last_record_lsn >= lsn. DeadlineExceeded after `timeout_us`.
+  virtual absl::Status WaitLsn(Lsn lsn, int64_t timeout_us) = 0;
+
+  // ---- Retention ----
+  // Keeps `lsn` readable (and branchable) for the tenant's
+  // lsn_lease_length; returns when the lease expires (Clock micros).
+  // FailedPrecondition if lsn is already below the GC cutoff.
+  virtual absl::StatusOr<int64_t> LeaseLsn(Lsn lsn) = 0;
+
+  // ---- Maintenance, synchronous (also run in the background) ----
+  // Freezes the open layer and writes every frozen layer to L0 files.
+  virtual absl::StatusOr<MaintenanceResult> Flush() = 0;
+  // L0 -> L1 compaction (if force, regardless of compaction_threshold) then
+  // image layer creation.
+  virtual absl::StatusOr<MaintenanceResult> Compact(bool force) = 0;
+  // Garbage-collects layers no read at or above the GC cutoff, branch point
+  // or lease can need. `horizon_override` replaces gc_horizon when set.
+  virtual absl::StatusOr<MaintenanceResult> Gc(std::optional<uint64_t> horizon_override) = 0;
+};
+
+class Tenant {
+ public:
+  virtual ~Tenant() = default;
+  virtual const TenantShardId& id() const = 0;
+  virtual TenantConfig config() const = 0;
+
+  // A new empty root timeline. AlreadyExists if the id is taken.
+  virtual absl::StatusOr<std::shared_ptr<Timeline>> CreateTimeline(const TimelineId& id,
+                                                                   uint32_t pg_version) = 0;
+  // A branch of `ancestor` at `lsn` (invalid = ancestor's last_record_lsn),
+  // in O(1): no data is copied. Waits (bounded) for the ancestor to ingest
+  // lsn. FailedPrecondition if lsn is below the ancestor's GC cutoff (unless
+  // leased) or below the ancestor's own branch point.
+  virtual absl::StatusOr<std::shared_ptr<Timeline>> CreateBranch(const TimelineId& id,
+                                                                 const TimelineId& ancestor,
+                                                                 Lsn lsn) = 0;
+  virtual absl::StatusOr<std::shared_ptr<Timeline>> GetTimeline(const TimelineId& id) = 0;
+  virtual std::vector<TimelineInfo> ListTimelines() = 0;
+  // FailedPrecondition if the timeline has children.
+  virtual absl::Status DeleteTimeline(const TimelineId& id) = 0;
+};
+
+class Engine {
+ public:
+  // Opens (creating if allowed) the work directory `path`, recovering every
+  // tenant and timeline to its last durable state: leftovers of interrupted
+  // writes are removed. DataLoss if a layer the catalog lists is missing or
+  // damaged.
+  static absl::StatusOr<std::unique_ptr<Engine>> Open(const EngineOptions& options,
+                                                      const std::string& path);
+  virtual ~Engine() = default;
+
+  virtual absl::StatusOr<std::shared_ptr<Tenant>> CreateTenant(const TenantShardId& id,
+                                                               const TenantConfig& config) = 0;
+  virtual absl::StatusOr<std::shared_ptr<Tenant>> GetTenant(const TenantShardId& id) = 0;
+  virtual std::vector<TenantShardId> ListTenants() = 0;
+  virtual absl::Status DeleteTenant(const TenantShardId& id) = 0;
+
+  // Runs due background work (rolls by checkpoint_timeout, flush, compaction,
+  // GC) for every timeline, synchronously.
+  virtual absl::Status Tick() = 0;
+  // Stops background work and waits for running work. Further calls fail
+  // with Cancelled. Called by the destructor.
+  virtual void Shutdown() = 0;
+
+  struct CacheStats {
+    uint64_t hits = 0, misses = 0, bytes = 0, capacity_bytes = 0;
+  };
+  virtual CacheStats GetCacheStats() const = 0;
+};
+
+}  // namespace neon
+
+#endif  // NEON_INCLUDE_NEON_ENGINE_H_
