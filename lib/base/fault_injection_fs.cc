@@ -11,15 +11,17 @@ namespace {
 
 class FaultWritableFile final : public WritableFile {
  public:
-  FaultWritableFile(FaultInjectionFileSystem* fs, uint64_t node, std::unique_ptr<WritableFile> base)
-      : fs_(fs), node_(node), base_(std::move(base)) {}
+  FaultWritableFile(FaultInjectionFileSystem* fs, uint64_t node, uint64_t epoch,
+                    std::unique_ptr<WritableFile> base)
+      : fs_(fs), node_(node), epoch_(epoch), base_(std::move(base)) {}
   absl::Status Append(std::string_view data) override {
-    NEON_RETURN_IF_ERROR(fs_->OnAppend(node_));
+    NEON_RETURN_IF_ERROR(fs_->OnAppend(node_, epoch_));
     return base_->Append(data);
   }
   absl::Status Sync() override {
+    NEON_RETURN_IF_ERROR(fs_->CheckEpoch(epoch_));
     NEON_RETURN_IF_ERROR(base_->Sync());
-    return fs_->OnSync(node_, base_->Size());
+    return fs_->OnSync(node_, epoch_, base_->Size());
   }
   absl::Status Close() override { return base_->Close(); }
   uint64_t Size() const override { return base_->Size(); }
@@ -27,6 +29,7 @@ class FaultWritableFile final : public WritableFile {
  private:
   FaultInjectionFileSystem* fs_;
   uint64_t node_;
+  uint64_t epoch_;  // handles from before a SimulateCrash() are dead
   std::unique_ptr<WritableFile> base_;
 };
 
@@ -109,14 +112,18 @@ absl::StatusOr<std::unique_ptr<WritableFile>> FaultInjectionFileSystem::NewWrita
     const std::string& path) {
   absl::MutexLock l(&mu_);
   NEON_RETURN_IF_ERROR(BeginMutation("create", path));
-  SaveGhost(path);
-  NEON_ASSIGN_OR_RETURN(auto f, base_->NewWritableFile(path));
+  bool existed = base_->FileExists(path) && !base_->IsDirectory(path);
+  // Before the base call, so an untracked existing file is seen as durable.
   uint64_t id = NodeFor(path);
+  NEON_ASSIGN_OR_RETURN(auto f, base_->NewWritableFile(path));
   Node& n = nodes_[id];
+  // Truncating an existing file keeps its directory entry (durable or not)
+  // and drops its content: after a crash it holds what was synced since. No
+  // ghost: a Sync() of the new content must make it durable. A new file's
+  // entry is durable only after SyncDir.
   n.synced_size = 0;
-  // A truncated existing file keeps its (durable) entry; the content is new.
-  if (!ghosts_.count(path)) n.entry_durable = false;
-  return std::unique_ptr<WritableFile>(new FaultWritableFile(this, id, std::move(f)));
+  if (!existed) n.entry_durable = false;
+  return std::unique_ptr<WritableFile>(new FaultWritableFile(this, id, epoch_, std::move(f)));
 }
 
 absl::StatusOr<std::unique_ptr<WritableFile>> FaultInjectionFileSystem::NewAppendableFile(
@@ -125,7 +132,7 @@ absl::StatusOr<std::unique_ptr<WritableFile>> FaultInjectionFileSystem::NewAppen
   NEON_RETURN_IF_ERROR(BeginMutation("open-append", path));
   uint64_t id = NodeFor(path);
   NEON_ASSIGN_OR_RETURN(auto f, base_->NewAppendableFile(path));
-  return std::unique_ptr<WritableFile>(new FaultWritableFile(this, id, std::move(f)));
+  return std::unique_ptr<WritableFile>(new FaultWritableFile(this, id, epoch_, std::move(f)));
 }
 
 absl::StatusOr<std::unique_ptr<RandomAccessFile>> FaultInjectionFileSystem::NewRandomAccessFile(
@@ -145,14 +152,29 @@ absl::StatusOr<uint64_t> FaultInjectionFileSystem::GetFileSize(const std::string
   return base_->GetFileSize(path);
 }
 
-absl::Status FaultInjectionFileSystem::OnAppend(uint64_t node) {
+absl::Status FaultInjectionFileSystem::CheckEpochLocked(uint64_t epoch) const {
+  if (epoch != epoch_) {
+    return absl::FailedPreconditionError(
+        "file handle opened before a simulated crash is no longer usable");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status FaultInjectionFileSystem::CheckEpoch(uint64_t epoch) const {
   absl::MutexLock l(&mu_);
+  return CheckEpochLocked(epoch);
+}
+
+absl::Status FaultInjectionFileSystem::OnAppend(uint64_t node, uint64_t epoch) {
+  absl::MutexLock l(&mu_);
+  NEON_RETURN_IF_ERROR(CheckEpochLocked(epoch));
   auto it = nodes_.find(node);
   return BeginMutation("append", it == nodes_.end() ? "?" : it->second.path);
 }
 
-absl::Status FaultInjectionFileSystem::OnSync(uint64_t node, uint64_t size) {
+absl::Status FaultInjectionFileSystem::OnSync(uint64_t node, uint64_t epoch, uint64_t size) {
   absl::MutexLock l(&mu_);
+  NEON_RETURN_IF_ERROR(CheckEpochLocked(epoch));
   auto it = nodes_.find(node);
   if (it == nodes_.end()) return absl::OkStatus();  // file was deleted meanwhile
   NEON_RETURN_IF_ERROR(BeginMutation("sync", it->second.path));
@@ -248,6 +270,7 @@ absl::Status FaultInjectionFileSystem::SimulateCrash() {
   nodes_.clear();
   by_path_.clear();
   ghosts_.clear();
+  epoch_++;
   active_ = true;
   crash_countdown_ = -1;
   error_one_in_ = 0;

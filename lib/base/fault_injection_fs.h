@@ -7,9 +7,14 @@
 // since the last SyncDir. SimulateCrash() then rewinds the wrapped file
 // system to exactly that durable state:
 //   * files created or renamed into place without a later SyncDir vanish;
-//   * other files are truncated to their last synced size;
-//   * files deleted or replaced without a later SyncDir come back.
+//   * other files are truncated to their last synced size (a file reopened
+//     with NewWritableFile, which truncates it, keeps only what was synced
+//     after the reopen);
+//   * files deleted or replaced (renamed over) without a later SyncDir come
+//     back with their durable content.
 // Files are assumed append-only (true of everything neonstore writes).
+// Directories themselves are never removed by a crash. WritableFiles opened
+// before SimulateCrash() fail every later Append/Sync with FailedPrecondition.
 //
 // It also injects failures: CrashAfterOps(n) lets n more mutating calls
 // through and then fails every call with Unavailable ("the process died"),
@@ -35,7 +40,8 @@ class FaultInjectionFileSystem final : public FileSystem {
   explicit FaultInjectionFileSystem(std::shared_ptr<FileSystem> base);
 
   // ---- Fault controls ----
-  // Rewinds the base file system to its durable state, then reactivates.
+  // Rewinds the base file system to its durable state, then reactivates
+  // (clearing any CrashAfterOps countdown and error rate).
   absl::Status SimulateCrash();
   // Allows `n` more mutating operations, then fails everything (inactive).
   void CrashAfterOps(int64_t n);
@@ -63,9 +69,12 @@ class FaultInjectionFileSystem final : public FileSystem {
   absl::Status SyncDir(const std::string& dir) override;
   bool IsDirectory(const std::string& path) override { return base_->IsDirectory(path); }
 
-  // Used by the writable-file wrapper.
-  absl::Status OnAppend(uint64_t node);
-  absl::Status OnSync(uint64_t node, uint64_t size);
+  // Used by the writable-file wrapper. `epoch` is the crash epoch the file
+  // was opened in: handles opened before SimulateCrash() fail with
+  // FailedPrecondition (the process that held them is gone).
+  absl::Status CheckEpoch(uint64_t epoch) const;
+  absl::Status OnAppend(uint64_t node, uint64_t epoch);
+  absl::Status OnSync(uint64_t node, uint64_t epoch, uint64_t size);
 
  private:
   struct Node {
@@ -81,6 +90,7 @@ class FaultInjectionFileSystem final : public FileSystem {
   // Remembers the durable content of `path` before it is removed/replaced.
   void SaveGhost(const std::string& path) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   uint64_t NodeFor(const std::string& path) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status CheckEpochLocked(uint64_t epoch) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   std::shared_ptr<FileSystem> base_;
   mutable absl::Mutex mu_;
@@ -90,6 +100,7 @@ class FaultInjectionFileSystem final : public FileSystem {
   uint32_t error_one_in_ ABSL_GUARDED_BY(mu_) = 0;
   std::mt19937_64 rng_ ABSL_GUARDED_BY(mu_);
   uint64_t next_node_ ABSL_GUARDED_BY(mu_) = 1;
+  uint64_t epoch_ ABSL_GUARDED_BY(mu_) = 0;  // SimulateCrash() count
   std::map<uint64_t, Node> nodes_ ABSL_GUARDED_BY(mu_);             // tracked files
   std::map<std::string, uint64_t> by_path_ ABSL_GUARDED_BY(mu_);    // path -> node
   std::map<std::string, std::string> ghosts_ ABSL_GUARDED_BY(mu_);  // durable content to restore

@@ -130,13 +130,19 @@ class MemFileSystem final : public FileSystem {
   }
   absl::Status CreateDirs(const std::string& d) override {
     absl::MutexLock l(&mu_);
-    std::string dir = Normalize(d);
-    while (!dir.empty() && dirs_.insert(dir).second) {
-      if (files_.count(dir)) return absl::AlreadyExistsError(StrCat("mkdir ", d, ": is a file"));
+    // Collect the missing ancestors first, so a file in the way leaves
+    // nothing half-created.
+    std::vector<std::string> missing;
+    for (std::string dir = Normalize(d); !dir.empty() && !dirs_.count(dir);) {
+      if (files_.count(dir)) {
+        return absl::AlreadyExistsError(StrCat("mkdir ", d, ": ", dir, " is a file"));
+      }
+      missing.push_back(dir);
       std::string parent = DirName(dir);
       if (parent == dir) break;
-      dir = parent;
+      dir = std::move(parent);
     }
+    dirs_.insert(missing.begin(), missing.end());
     return absl::OkStatus();
   }
   absl::Status DeleteDir(const std::string& d) override {

@@ -161,7 +161,12 @@ class PosixFileSystem final : public FileSystem {
     if (!parent.empty() && parent != dir) {
       if (absl::Status s = CreateDirs(parent); !s.ok()) return s;
     }
-    if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return PosixError("mkdir", dir, errno);
+    if (::mkdir(dir.c_str(), 0755) != 0) {
+      int err = errno;
+      // EEXIST is fine only if what exists is a directory (a racing mkdir),
+      // not a file.
+      if (err != EEXIST || !IsDirectory(dir)) return PosixError("mkdir", dir, err);
+    }
     return absl::OkStatus();
   }
   absl::Status DeleteDir(const std::string& dir) override {

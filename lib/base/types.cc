@@ -77,7 +77,9 @@ absl::StatusOr<ShardIndex> ShardIndex::Parse(std::string_view text) {
   if (text.size() != 4 || !HexDecode(text, b)) {
     return absl::InvalidArgumentError(StrCat("shard index \"", text, "\" must be NNCC hex"));
   }
-  if (b[1] != 0 && b[0] >= b[1]) {
+  // Count 0 (unsharded) allows only number 0: "0100" would print back as
+  // an unsharded id and lose its number.
+  if (b[1] == 0 ? b[0] != 0 : b[0] >= b[1]) {
     return absl::InvalidArgumentError(
         StrCat("shard index \"", text, "\": number must be below count"));
   }

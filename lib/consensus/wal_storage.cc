@@ -113,16 +113,19 @@ absl::Status WalStorage::SyncFile(const std::string& path) {
 // stale bytes beyond offset.
 absl::Status WalStorage::OpenSegmentAt(uint64_t segno, uint64_t offset) {
   NEON_CHECK(!cur_);
-  NEON_ASSIGN_OR_RETURN(auto segs, ListSegments());
-  std::string partial = PathOf(WalSegmentName(segno, seg_size_) + kPartialSuffix);
-  auto it = segs.find(segno);
-  if (it != segs.end() && !it->second.partial) {  // a full name for a short segment
-    NEON_RETURN_IF_ERROR(fs_->RenameFile(PathOf(it->second.name), partial));
+  std::string full = PathOf(WalSegmentName(segno, seg_size_));
+  std::string partial = full + kPartialSuffix;
+  if (!fs_->FileExists(partial) && fs_->FileExists(full)) {  // a full name for a short segment
+    NEON_RETURN_IF_ERROR(fs_->RenameFile(full, partial));
     dir_dirty_ = true;
   }
-  uint64_t size = it == segs.end() ? 0 : it->second.size;
+  bool exists = fs_->FileExists(partial);
+  uint64_t size = 0;
+  if (exists) {
+    NEON_ASSIGN_OR_RETURN(size, fs_->GetFileSize(partial));
+  }
   bool may_pad = Lsn(segno * seg_size_ + offset) <= local_start_;
-  if (it != segs.end() && size >= offset) {
+  if (exists && size >= offset) {
     if (size > offset) {
       NEON_RETURN_IF_ERROR(fs_->Truncate(partial, offset));
       cur_dirty_ = true;

@@ -42,11 +42,9 @@ absl::StatusOr<std::unique_ptr<BlockFileWriter>> BlockFileWriter::Create(
 }
 
 BlockFileWriter::~BlockFileWriter() {
-  if (spill_ != nullptr) {
-    (void)spill_->Close();
-    spill_.reset();
-    (void)fs_->DeleteFile(SpillPath(path_));
-  }
+  if (spill_ != nullptr) (void)spill_->Close();
+  spill_.reset();
+  if (spill_exists_) (void)fs_->DeleteFile(SpillPath(path_));  // best effort
 }
 
 absl::Status BlockFileWriter::AppendBlock(std::string_view payload) {
@@ -68,6 +66,7 @@ absl::Status BlockFileWriter::AppendBlock(std::string_view payload) {
 absl::Status BlockFileWriter::Spill() {
   if (spill_ == nullptr) {
     NEON_ASSIGN_OR_RETURN(spill_, fs_->NewWritableFile(SpillPath(path_)));
+    spill_exists_ = true;
   }
   NEON_RETURN_IF_ERROR(spill_->Append(body_));
   spilled_bytes_ += body_.size();
@@ -83,7 +82,7 @@ absl::Status BlockFileWriter::Finish(std::string_view summary) {
   block0.resize(kBlockPayloadSize, '\0');
   PutFixed32BE(&block0, BlockChecksum(block0.data(), 0));
   NEON_RETURN_IF_ERROR(file_->Append(block0));
-  if (spill_ != nullptr) NEON_RETURN_IF_ERROR(CopySpillToFile());
+  if (spill_exists_) NEON_RETURN_IF_ERROR(CopySpillToFile());
   NEON_RETURN_IF_ERROR(file_->Append(body_));
   body_.clear();
   body_.shrink_to_fit();
@@ -118,7 +117,9 @@ absl::Status BlockFileWriter::CopySpillToFile() {
     off += want;
   }
   in.reset();
-  return fs_->DeleteFile(spill_path);
+  NEON_RETURN_IF_ERROR(fs_->DeleteFile(spill_path));
+  spill_exists_ = false;
+  return absl::OkStatus();
 }
 
 // ---- BlockFileReader ----------------------------------------------------------

@@ -79,6 +79,7 @@ class BlockFileWriter {
   const size_t max_buffered_bytes_;
   std::string body_;  // encoded blocks not yet spilled
   std::unique_ptr<WritableFile> spill_;
+  bool spill_exists_ = false;  // <path>.spill was created and not yet deleted
   uint64_t spilled_bytes_ = 0;
   uint32_t next_blkno_ = 1;
   bool finished_ = false;

@@ -32,8 +32,10 @@ namespace {
 // Merges layer iterators in (key, lsn) order.
 class MergingIterator {
  public:
-  static absl::StatusOr<MergingIterator> Create(const std::vector<HistoricLayerPtr>& layers) {
-    MergingIterator m;
+  static absl::StatusOr<std::unique_ptr<MergingIterator>> Create(
+      const std::vector<HistoricLayerPtr>& layers) {
+    std::unique_ptr<MergingIterator> p(new MergingIterator());
+    MergingIterator& m = *p;
     for (const auto& l : layers) {
       auto it = l->reader->NewIterator();
       NEON_RETURN_IF_ERROR(it->SeekToFirst());
@@ -42,7 +44,7 @@ class MergingIterator {
     for (size_t i = 0; i < m.iters_.size(); i++) {
       if (m.iters_[i]->Valid()) m.heap_.push(i);
     }
-    return m;
+    return p;
   }
   bool Valid() const { return !heap_.empty(); }
   LayerIterator& top() const { return *iters_[heap_.top()]; }
@@ -69,13 +71,6 @@ class MergingIterator {
   std::vector<std::unique_ptr<LayerIterator>> iters_;
   std::priority_queue<size_t, std::vector<size_t>, Greater> heap_;
 
- public:
-  MergingIterator(MergingIterator&& o) noexcept : iters_(std::move(o.iters_)), heap_(Greater{this}) {
-    while (!o.heap_.empty()) {
-      heap_.push(o.heap_.top());
-      o.heap_.pop();
-    }
-  }
 };
 
 }  // namespace
@@ -114,8 +109,10 @@ absl::Status TimelineImpl::ReplaceLayers(const std::vector<HistoricLayerPtr>& ad
 absl::Status TimelineImpl::CompactL0(bool force, MaintenanceResult* result) {
   std::vector<HistoricLayerPtr> l0s = Snapshot()->L0s();
   if (l0s.empty() || (!force && l0s.size() < config_->compaction_threshold)) return absl::OkStatus();
-  const uint64_t limit = std::max<uint64_t>(config_->compaction_upper_limit, 1) *
-                         std::max<uint64_t>(config_->checkpoint_distance, 1);
+  // Neon's bound: max(upper_limit, threshold) x max(checkpoint_distance, 256 MiB).
+  const uint64_t limit =
+      std::max<uint64_t>(config_->compaction_upper_limit, config_->compaction_threshold) *
+      std::max<uint64_t>(config_->checkpoint_distance, 256ull << 20);
   std::vector<HistoricLayerPtr> inputs;
   uint64_t bytes = 0, entries = 0;
   for (const auto& l : l0s) {
@@ -133,7 +130,8 @@ absl::Status TimelineImpl::CompactL0(bool force, MaintenanceResult* result) {
   std::vector<Key> splits;
   Key last_key;
   {
-    NEON_ASSIGN_OR_RETURN(MergingIterator it, MergingIterator::Create(inputs));
+    NEON_ASSIGN_OR_RETURN(auto merged, MergingIterator::Create(inputs));
+    MergingIterator& it = *merged;
     uint64_t n = 0;
     while (it.Valid()) {
       const Key& k = it.top().key();
@@ -151,7 +149,8 @@ absl::Status TimelineImpl::CompactL0(bool force, MaintenanceResult* result) {
 
   // Pass 2: write one L1 per split range.
   std::vector<HistoricLayerPtr> outputs;
-  NEON_ASSIGN_OR_RETURN(MergingIterator it, MergingIterator::Create(inputs));
+  NEON_ASSIGN_OR_RETURN(auto merged, MergingIterator::Create(inputs));
+  MergingIterator& it = *merged;
   for (size_t f = 0; f + 1 < splits.size(); f++) {
     LayerDesc desc{tenant_, id_, KeyRange{splits[f], splits[f + 1]}, lsn_range, false};
     std::string tmp = TempPath(desc.FileName());

@@ -54,6 +54,7 @@ struct LayerDesc {
   friend bool operator==(const LayerDesc&, const LayerDesc&) = default;
 };
 
+// Persistent (stored in blob headers and layer summaries): never renumber.
 enum class Compression : uint8_t { kNone = 0, kZstd = 1, kLz4 = 2 };
 
 struct LayerWriterOptions {
@@ -128,7 +129,9 @@ struct LayerValue {
 class LayerIterator {
  public:
   virtual ~LayerIterator() = default;
-  // Positions at the first entry >= (key, lsn).
+  // Positions at the first entry >= (key, lsn). (An image layer's entries
+  // are (key, image lsn), so Seek(k, lsn > image lsn) skips k.) After an
+  // error the iterator is not Valid().
   virtual absl::Status Seek(const Key& key, Lsn lsn) = 0;
   virtual absl::Status SeekToFirst() = 0;
   virtual bool Valid() const = 0;
@@ -159,7 +162,9 @@ class LayerReader {
   // Appends to `out` the versions of `key` with lsn in `range`, newest first,
   // stopping after the first will_init one. Returns true if it stopped at a
   // will_init version (the key needs nothing older). Image layers append the
-  // image (will_init = true) if the key is present.
+  // image (will_init = true) and return true if the key is present and the
+  // image lsn is in `range`; otherwise they append nothing and return false.
+  // On error nothing is appended.
   virtual absl::StatusOr<bool> Get(const Key& key, LsnRange range,
                                    std::vector<LayerValue>* out) const = 0;
   // Image layers: whether the key exists. Delta layers: whether any version of

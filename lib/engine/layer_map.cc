@@ -51,8 +51,11 @@ absl::StatusOr<CollectResult> LayerMap::Collect(const Key& key, Lsn lsn_end,
     const HistoricLayer* delta = di < deltas_.size() ? deltas_[di] : nullptr;
     const HistoricLayer* image = ii < images_.size() ? images_[ii] : nullptr;
     if (delta == nullptr && image == nullptr) return CollectResult::kContinue;
+    // The image wins if it is at least as new as the delta's top, or if it is
+    // exactly at the read point (nothing of the delta lies above it).
     if (image != nullptr &&
-        (delta == nullptr || image->desc.image_lsn().Next() >= delta->desc.lsn_range.end)) {
+        (delta == nullptr || image->desc.image_lsn().Next() >= delta->desc.lsn_range.end ||
+         image->desc.image_lsn().Next() >= lsn_end)) {
       NEON_ASSIGN_OR_RETURN(bool found, image->reader->Get(key, image->desc.lsn_range, out));
       if (found) out->back().raw_image = true;
       return found ? CollectResult::kComplete : CollectResult::kAbsent;

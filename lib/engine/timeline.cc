@@ -245,7 +245,9 @@ void TimelineImpl::ScheduleCompaction() {
     auto self = weak.lock();
     if (!self) return;
     self->compaction_scheduled_.store(false);
-    if (!self->shutdown_.load()) (void)self->Compact(false);  // errors leave layers as they were
+    if (self->shutdown_.load()) return;
+    // An error leaves the layers as they were; the next flush or tick retries.
+    if (self->Compact(false).ok()) self->ScheduleCompaction();
   });
 }
 

@@ -85,7 +85,9 @@ TEST(ControlFileTest, CrashDuringSaveKeepsOldOrNew) {
     auto loaded = LoadControlFile(*fs, "/tl");
     ASSERT_TRUE(loaded.ok()) << "crash after " << n << " ops: " << loaded.status();
     EXPECT_TRUE(*loaded == old_state || *loaded == new_state);
-    if (s.ok()) EXPECT_EQ(*loaded, new_state) << "a completed save must survive";
+    if (s.ok()) {
+      EXPECT_EQ(*loaded, new_state) << "a completed save must survive";
+    }
   }
 }
 

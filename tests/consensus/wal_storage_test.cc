@@ -140,7 +140,9 @@ TEST_F(WalStorageTest, CrashAtEveryPointOfTruncate) {
     ASSERT_TRUE(fs_->SimulateCrash().ok());
     auto w2 = Open();
     ASSERT_GE(w2->flush_lsn(), cut) << n;
-    if (s.ok()) EXPECT_EQ(w2->flush_lsn(), cut) << n;
+    if (s.ok()) {
+      EXPECT_EQ(w2->flush_lsn(), cut) << n;
+    }
     EXPECT_EQ(*w2->Read(kStart, w2->flush_lsn()),
               Bytes(kStart, w2->flush_lsn().Minus(kStart), 0)) << n;
     ASSERT_TRUE(w2->Truncate(cut).ok());
@@ -196,7 +198,7 @@ TEST_F(WalStorageTest, RemoveSegmentsBelowHorizon) {
   ASSERT_TRUE(w->Flush().ok());
   ASSERT_TRUE(w->RemoveSegmentsBelow(Lsn(13 * kSeg + 5)).ok());
   auto names = *fs_->GetChildren("/wal");
-  EXPECT_EQ(names.size(), 3u);  // 13, 14 full and 15 partial remain
+  EXPECT_EQ(names.size(), 2u);  // 13 full and 14 partial remain
   EXPECT_EQ(w->Read(kStart, kStart.Plus(10)).status().code(), absl::StatusCode::kNotFound);
   EXPECT_TRUE(w->Read(Lsn(13 * kSeg), w->flush_lsn()).ok());
   w.reset();

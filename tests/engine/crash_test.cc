@@ -154,7 +154,7 @@ TEST(EngineCrashTest, AcknowledgedDataSurvivesCrashesAnywhere) {
   int seeds = env ? std::atoi(env) : 60;
   for (int seed = 1; seed <= seeds; seed++) {
     SCOPED_TRACE(::testing::Message() << "crash seed " << seed);
-    CrashHarness h(uint64_t(seed));
+    CrashHarness h{static_cast<uint64_t>(seed)};
     h.Run();
     if (::testing::Test::HasFailure()) break;
   }

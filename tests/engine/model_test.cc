@@ -164,7 +164,7 @@ TEST(EngineModelTest, RandomOperationsMatchModel) {
   for (int seed = 1; seed <= seeds; seed++) {
     if (only != 0 && seed != only) continue;
     SCOPED_TRACE(::testing::Message() << "seed " << seed << " (rerun: NEON_MODEL_SEED=" << seed << ")");
-    ModelHarness h(uint64_t(seed));
+    ModelHarness h{static_cast<uint64_t>(seed)};
     h.Run(ops);
     if (::testing::Test::HasFailure()) break;
   }
