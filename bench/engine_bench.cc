@@ -12,13 +12,16 @@
 //                                  Image  after Compact(true), read above it
 //                                rocksdb: (key || lsn BE) -> serialized Value,
 //                                SeekForPrev + Prev back to the image, same redo
-//   Ingest/<store>/<puts per FinishWrite or WriteBatch>   100-byte values
+//   Ingest/<store>/batch:B       100-byte values, B puts per FinishWrite (per
+//                                WriteBatch for rocksdb; rocksdb-nowal: WAL off)
+//   Flush/<store>                an in-memory layer (memtable) of 256Ki values to disk
 //   CreateBranch/<parent pages>  branch creation as the parent grows
 //
 // Every engine runs on a POSIX directory under /tmp with background work off,
 // so nothing runs behind the measurement. Extra flags (before the benchmark
 // library's own): --engine_bench_smoke (tiny sizes, for CTest),
-// --engine_bench_keys=N (keys of the GetPage datasets, default 2000).
+// --engine_bench_keys=N (keys of the GetPage datasets, default 2000),
+// --engine_bench_page=pgbench|entropy (page contents, see MakePage).
 
 #include <cstring>
 #include <memory>
@@ -28,6 +31,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "base/str_cat.h"
 #include "bench/bench_util.h"
 #include "engine/reconstruct.h"
@@ -43,6 +47,9 @@ namespace {
 
 struct Flags {
   bool smoke = false;
+  bool no_deadlock_detection = false;
+  bool entropy_pages = false;
+  LayerCompression compression = EngineOptions().layer_compression;
   uint32_t keys = 2000;
 };
 Flags g_flags;
@@ -60,21 +67,59 @@ EngineOptions BenchEngineOptions() {
   EngineOptions o;
   o.background_work = false;
   o.page_cache_bytes = kCacheBytes;
+  o.layer_compression = g_flags.compression;
   return o;
 }
 
-// A Postgres-like 8 KiB page: header, a hole of zeros, ~5000 bytes of tuple
-// data drawn from 16 symbols (so zstd/snappy halve it, as real pages compress).
+void StoreLE16(uint16_t v, char* out) {
+  out[0] = char(v & 0xFF), out[1] = char(v >> 8);
+}
+void StoreLE32(uint32_t v, char* out) {
+  for (int i = 0; i < 4; i++, v >>= 8) out[i] = char(v & 0xFF);
+}
+
+// An 8 KiB page for block `seed`, of the kind chosen by --engine_bench_page:
+//   pgbench  a full pgbench_accounts heap page: 61 tuples of 128 bytes (tuple
+//            header, aid, bid, a pseudo-random abalance, 84-byte blank filler);
+//            zstd-1 shrinks it ~10x (the default);
+//   entropy  header, a 3 KiB hole, then ~5000 bytes drawn from 16 symbols:
+//            no repeats, so zstd falls back to Huffman-coded literals (~2x),
+//            its slowest case to decompress.
 std::string MakePage(uint32_t seed) {
-  constexpr size_t kTupleBytes = 5000;
-  constexpr uint16_t kUpper = uint16_t(kPageSize - kTupleBytes);
   std::string p(kPageSize, '\0');
-  p[12] = char(64), p[13] = 0;                        // pd_lower
-  p[14] = char(kUpper & 0xFF), p[15] = char(kUpper >> 8);  // pd_upper (not a new page)
   uint64_t x = uint64_t(seed) * 0x9E3779B97F4A7C15ull + 1;
-  for (size_t i = kUpper; i < kPageSize; i++) {
+  auto next = [&x] {
     x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-    p[i] = "abcdefghijklmnop"[x & 15];
+    return x;
+  };
+  if (g_flags.entropy_pages) {
+    constexpr uint16_t kUpper = uint16_t(kPageSize - 5000);
+    StoreLE16(64, &p[12]);      // pd_lower
+    StoreLE16(kUpper, &p[14]);  // pd_upper: not a new page
+    for (size_t i = kUpper; i < kPageSize; i++) p[i] = "abcdefghijklmnop"[next() & 15];
+    return p;
+  }
+  constexpr size_t kHeader = 24, kTuple = 128, kTuples = (kPageSize - kHeader) / (kTuple + 4);
+  const uint16_t upper = uint16_t(kPageSize - kTuples * kTuple);
+  StoreLE16(uint16_t(kHeader + 4 * kTuples), &p[12]);
+  StoreLE16(upper, &p[14]);
+  StoreLE16(uint16_t(kPageSize), &p[16]);  // pd_special
+  StoreLE16(uint16_t(kPageSize | 4), &p[18]);
+  for (size_t i = 0; i < kTuples; i++) {
+    const size_t off = kPageSize - (i + 1) * kTuple;
+    StoreLE32(uint32_t(off | (1u << 15) | (121u << 17)), &p[kHeader + 4 * i]);  // line pointer
+    char* t = &p[off];
+    StoreLE32(1000 + seed / 16, t);         // t_xmin
+    StoreLE16(uint16_t(i + 1), t + 16);      // t_ctid.offset
+    StoreLE32(seed, t + 12);                // t_ctid.block
+    StoreLE16(4, t + 18);                    // t_infomask2: 4 attributes
+    StoreLE16(0x0902, t + 20);               // t_infomask
+    t[22] = 24;                             // t_hoff
+    StoreLE32(uint32_t(seed * kTuples + i + 1), t + 24);  // aid
+    StoreLE32(1 + seed / 1600, t + 28);                   // bid
+    StoreLE32(uint32_t(int32_t(next() % 10001) - 5000), t + 32);  // abalance
+    t[36] = char((85 << 1) | 1);            // 1-byte varlena header of filler
+    std::memset(t + 37, ' ', 84);
   }
   return p;
 }
@@ -463,64 +508,110 @@ void BM_RocksLayers(benchmark::State& state, uint32_t deltas, bool compacted) {
   lat.Report(state);
 }
 
-// ---- Ingest ------------------------------------------------------------------
+// ---- Ingest and flush -------------------------------------------------------------
 
 constexpr size_t kIngestValueBytes = 100;
-constexpr uint32_t kIngestKeys = 65536;  // distinct pages the WAL stream touches
-constexpr uint64_t kIngestLsnStep = 128;  // a 100-byte payload's WAL record, aligned
+constexpr uint32_t kIngestKeys = 65536;     // distinct pages the WAL stream touches
+constexpr uint64_t kIngestLsnStep = 128;     // a 100-byte payload's WAL record, aligned
+constexpr uint32_t kFlushValues = 1u << 18;  // values per flushed in-memory layer / memtable
 
-std::vector<Value> IngestValues() {
-  std::vector<Value> values;
-  for (uint32_t i = 0; i < 64; i++) values.push_back(Value::Image(MakePage(i).substr(3000, kIngestValueBytes)));
-  return values;
+// The stream both stores ingest: value n goes to page n % kIngestKeys at its
+// own LSN; the Values are prepared up front (as a WAL decoder hands them over).
+class IngestStream {
+ public:
+  IngestStream() {
+    for (uint32_t i = 0; i < 64; i++) {
+      values_.push_back(Value::Image(MakePage(i).substr(3000, kIngestValueBytes)));
+    }
+  }
+  Key key() const { return Key::RelBlock(kHeapRel, n_ % kIngestKeys); }
+  Lsn lsn() const { return Lsn(kFirstLsn.value() + uint64_t(n_ + 1) * kIngestLsnStep); }
+  const Value& value() const { return values_[n_ % values_.size()]; }
+  void Next() { n_++; }
+
+ private:
+  std::vector<Value> values_;
+  uint64_t n_ = 0;
+};
+
+// An engine whose timelines never roll their open layer by themselves
+// (checkpoint_distance 1 TiB): Ingest measures the writer's path into the
+// in-memory layer; flushing it is background work, measured by Flush.
+class IngestEngine {
+ public:
+  IngestEngine() : dir_("neon_bench_ingest") {
+    engine_ = ValueOrDie(Engine::Open(BenchEngineOptions(), dir_.Sub("engine")), "open");
+    TenantConfig c;
+    c.checkpoint_distance = 1ull << 40;
+    tenant_ = ValueOrDie(
+        engine_->CreateTenant(TenantShardId::Unsharded(TenantId::Generate()), c), "tenant");
+  }
+  std::shared_ptr<Timeline> NewTimeline() {
+    return ValueOrDie(tenant_->CreateTimeline(TimelineId::Generate(), 16), "timeline");
+  }
+  void Delete(const std::shared_ptr<Timeline>& tl) {
+    CheckOk(tenant_->DeleteTimeline(tl->id()), "delete timeline");
+  }
+
+ private:
+  TempDir dir_;
+  std::unique_ptr<Engine> engine_;
+  std::shared_ptr<Tenant> tenant_;
+};
+
+// `batch` puts, then one FinishWrite at the last one's LSN.
+absl::Status EngineIngestBatch(Timeline* tl, IngestStream& in, int batch) {
+  absl::Status s;
+  Lsn last;
+  for (int b = 0; b < batch; b++, in.Next()) {
+    last = in.lsn();
+    s.Update(tl->Put(in.key(), last, in.value()));
+  }
+  s.Update(tl->FinishWrite(last));
+  return s;
 }
 
 void BM_EngineIngest(benchmark::State& state, int batch) {
-  TempDir dir("neon_bench_ingest");
-  auto engine = ValueOrDie(Engine::Open(BenchEngineOptions(), dir.Sub("engine")), "open");
-  auto tenant = ValueOrDie(
-      engine->CreateTenant(TenantShardId::Unsharded(TenantId::Generate()), TenantConfig{}), "tenant");
-  auto tl = ValueOrDie(tenant->CreateTimeline(TimelineId::Generate(), 16), "timeline");
-  const std::vector<Value> values = IngestValues();
-  uint64_t lsn = kFirstLsn.value();
-  uint32_t n = 0;
+  IngestEngine env;
+  auto tl = env.NewTimeline();
+  IngestStream in;
   for (auto _ : state) {
-    absl::Status s;
-    for (int b = 0; b < batch; b++, n++) {
-      lsn += kIngestLsnStep;
-      s.Update(tl->Put(Key::RelBlock(kHeapRel, n % kIngestKeys), Lsn(lsn), values[n % values.size()]));
-    }
-    s.Update(tl->FinishWrite(Lsn(lsn)));
-    if (!s.ok()) {
+    if (!EngineIngestBatch(tl.get(), in, batch).ok()) {
       state.SkipWithError("ingest failed");
       break;
     }
   }
   state.SetItemsProcessed(int64_t(state.iterations()) * batch);
   state.SetBytesProcessed(int64_t(state.iterations()) * batch * int64_t(kIngestValueBytes));
-  state.counters["l0_layers"] = double(tl->Info().num_l0_layers);
+  env.Delete(tl);
 }
 
-void BM_RocksIngest(benchmark::State& state, int batch) {
+// RocksDB: one WriteBatch of `batch` values per write, no sync; with
+// `wal` false the WAL is off (the engine's durability is the safekeepers').
+absl::Status RocksIngestBatch(rocksdb::DB* db, IngestStream& in, int batch, bool wal,
+                              rocksdb::WriteBatch* wb, std::string* v) {
+  wb->Clear();
+  for (int b = 0; b < batch; b++, in.Next()) {
+    uint8_t k[kRocksKeySize];
+    EncodeRocksKey(in.key(), in.lsn(), k);
+    v->clear();
+    in.value().AppendSerialized(v);
+    wb->Put(rocksdb::Slice(reinterpret_cast<char*>(k), sizeof(k)), *v);
+  }
+  rocksdb::WriteOptions wo;
+  wo.disableWAL = !wal;
+  rocksdb::Status s = db->Write(wo, wb);
+  return s.ok() ? absl::OkStatus() : absl::InternalError(s.ToString());
+}
+
+void BM_RocksIngest(benchmark::State& state, int batch, bool wal) {
   TempDir dir("neon_bench_ingest_rocks");
   std::unique_ptr<rocksdb::DB> db = OpenRocks(dir.Sub("db"));
-  const std::vector<Value> values = IngestValues();
+  IngestStream in;
   rocksdb::WriteBatch wb;
   std::string v;
-  uint64_t lsn = kFirstLsn.value();
-  uint32_t n = 0;
   for (auto _ : state) {
-    wb.Clear();
-    for (int b = 0; b < batch; b++, n++) {
-      lsn += kIngestLsnStep;
-      uint8_t k[kRocksKeySize];
-      EncodeRocksKey(Key::RelBlock(kHeapRel, n % kIngestKeys), Lsn(lsn), k);
-      v.clear();
-      values[n % values.size()].AppendSerialized(&v);
-      wb.Put(rocksdb::Slice(reinterpret_cast<char*>(k), sizeof(k)), v);
-    }
-    rocksdb::Status s = db->Write(rocksdb::WriteOptions(), &wb);  // WAL on, no sync
-    if (!s.ok()) {
+    if (!RocksIngestBatch(db.get(), in, batch, wal, &wb, &v).ok()) {
       state.SkipWithError("rocksdb write failed");
       break;
     }
@@ -530,13 +621,66 @@ void BM_RocksIngest(benchmark::State& state, int batch) {
   WaitRocksIdle(db.get());
 }
 
+// Flush of an in-memory layer of kFlushValues values to an L0 file (synced,
+// published in the catalog). Ingest is untimed.
+void BM_EngineFlush(benchmark::State& state) {
+  IngestEngine env;
+  IngestStream in;
+  for (auto _ : state) {
+    state.PauseTiming();
+    auto tl = env.NewTimeline();
+    for (uint32_t i = 0; i < kFlushValues; i += 8) CheckOk(EngineIngestBatch(tl.get(), in, 8), "ingest");
+    state.ResumeTiming();
+    absl::Status s = tl->Flush().status();
+    state.PauseTiming();
+    if (!s.ok()) {
+      state.SkipWithError("flush failed");
+      break;
+    }
+    env.Delete(tl);
+    state.ResumeTiming();
+  }
+  state.SetItemsProcessed(int64_t(state.iterations()) * kFlushValues);
+  state.SetBytesProcessed(int64_t(state.iterations()) * kFlushValues * int64_t(kIngestValueBytes));
+}
+
+// RocksDB: flush of a memtable holding the same kFlushValues values.
+void BM_RocksFlush(benchmark::State& state) {
+  TempDir dir("neon_bench_flush_rocks");
+  std::unique_ptr<rocksdb::DB> db = OpenRocks(dir.Sub("db"));
+  IngestStream in;
+  rocksdb::WriteBatch wb;
+  std::string v;
+  for (auto _ : state) {
+    state.PauseTiming();
+    for (uint32_t i = 0; i < kFlushValues; i += 8) {
+      CheckOk(RocksIngestBatch(db.get(), in, 8, false, &wb, &v), "rocksdb ingest");
+    }
+    state.ResumeTiming();
+    rocksdb::Status s = db->Flush(rocksdb::FlushOptions());
+    state.PauseTiming();
+    if (!s.ok()) {
+      state.SkipWithError("rocksdb flush failed");
+      break;
+    }
+    WaitRocksIdle(db.get());  // compactions the flush triggered run untimed
+    state.ResumeTiming();
+  }
+  state.SetItemsProcessed(int64_t(state.iterations()) * kFlushValues);
+  state.SetBytesProcessed(int64_t(state.iterations()) * kFlushValues * int64_t(kIngestValueBytes));
+}
+
 // ---- Branch creation ---------------------------------------------------------
 
-// One parent timeline, grown (and flushed) to each size in turn.
+// One parent timeline, grown (and flushed) to each size in turn. On the POSIX
+// file system under /tmp, or (mem_fs) on the in-memory one, which leaves out
+// the fsyncs and shows the engine's own cost.
 class BranchParent {
  public:
-  BranchParent() : dir_("neon_bench_branch") {
-    engine_ = ValueOrDie(Engine::Open(BenchEngineOptions(), dir_.Sub("engine")), "open");
+  explicit BranchParent(bool mem_fs) : dir_("neon_bench_branch") {
+    EngineOptions o = BenchEngineOptions();
+    if (mem_fs) o.fs = NewMemFileSystem();
+    engine_ = ValueOrDie(Engine::Open(o, dir_.Sub("engine")), "open");
     tenant_ = ValueOrDie(
         engine_->CreateTenant(TenantShardId::Unsharded(TenantId::Generate()), TenantConfig{}), "tenant");
     parent_ = ValueOrDie(tenant_->CreateTimeline(TimelineId::Generate(), 16), "timeline");
@@ -568,11 +712,13 @@ class BranchParent {
   Lsn lsn_ = kFirstLsn;
 };
 
-std::unique_ptr<BranchParent> g_branch_parent;
+std::unique_ptr<BranchParent> g_branch_parent[2];  // POSIX, in-memory
 
-void BM_EngineCreateBranch(benchmark::State& state, uint32_t pages) {
-  if (!g_branch_parent) g_branch_parent = std::make_unique<BranchParent>();
-  BranchParent& p = *g_branch_parent;
+void BM_EngineCreateBranch(benchmark::State& state, uint32_t pages, bool mem_fs) {
+  auto& slot = g_branch_parent[mem_fs ? 1 : 0];
+  if (mem_fs) g_branch_parent[0].reset();  // done with the POSIX parent
+  if (!slot) slot = std::make_unique<BranchParent>(mem_fs);
+  BranchParent& p = *slot;
   p.GrowTo(pages);
   LatencyRecorder lat;
   TimelineId id = TimelineId::Generate();
@@ -615,19 +761,28 @@ void RegisterAll() {
   for (int batch : {8, 1}) {
     const std::string s = StrCat("/batch:", batch);
     benchmark::RegisterBenchmark(("Ingest/neonstore" + s).c_str(),
-                                 [batch](benchmark::State& st) { BM_EngineIngest(st, batch); })
-        ->UseRealTime();
+                                 [batch](benchmark::State& st) { BM_EngineIngest(st, batch); });
     benchmark::RegisterBenchmark(("Ingest/rocksdb" + s).c_str(),
-                                 [batch](benchmark::State& st) { BM_RocksIngest(st, batch); })
-        ->UseRealTime();
+                                 [batch](benchmark::State& st) { BM_RocksIngest(st, batch, true); });
+    benchmark::RegisterBenchmark(("Ingest/rocksdb-nowal" + s).c_str(),
+                                 [batch](benchmark::State& st) { BM_RocksIngest(st, batch, false); });
   }
+  benchmark::RegisterBenchmark(StrCat("Flush/neonstore/values:", kFlushValues).c_str(), BM_EngineFlush)
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime();
+  benchmark::RegisterBenchmark(StrCat("Flush/rocksdb/values:", kFlushValues).c_str(), BM_RocksFlush)
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime();
   std::vector<uint32_t> sizes = {1000, 10'000, 100'000, 1'000'000};
   if (g_flags.smoke) sizes = {1000};
-  for (uint32_t pages : sizes) {
-    benchmark::RegisterBenchmark(StrCat("CreateBranch/parent_pages:", pages).c_str(),
-                                 [pages](benchmark::State& st) { BM_EngineCreateBranch(st, pages); })
-        ->Unit(benchmark::kMicrosecond)
-        ->UseRealTime();
+  for (bool mem_fs : {false, true}) {
+    for (uint32_t pages : sizes) {
+      benchmark::RegisterBenchmark(
+          StrCat("CreateBranch/", mem_fs ? "memfs" : "posix", "/parent_pages:", pages).c_str(),
+          [pages, mem_fs](benchmark::State& st) { BM_EngineCreateBranch(st, pages, mem_fs); })
+          ->Unit(benchmark::kMicrosecond)
+          ->UseRealTime();
+    }
   }
 }
 
@@ -640,6 +795,18 @@ void ParseFlags(int* argc, char** argv) {
     if (a == "--engine_bench_smoke") {
       g_flags.smoke = true;
       g_flags.keys = 64;
+    } else if (a == "--engine_bench_no_deadlock_detection") {
+      g_flags.no_deadlock_detection = true;
+    } else if (a == "--engine_bench_compression=none") {
+      g_flags.compression = LayerCompression::kNone;
+    } else if (a == "--engine_bench_compression=lz4") {
+      g_flags.compression = LayerCompression::kLz4;
+    } else if (a == "--engine_bench_compression=zstd") {
+      g_flags.compression = LayerCompression::kZstd;
+    } else if (a == "--engine_bench_page=entropy") {
+      g_flags.entropy_pages = true;
+    } else if (a == "--engine_bench_page=pgbench") {
+      g_flags.entropy_pages = false;
     } else if (a.rfind(kKeysFlag, 0) == 0) {
       g_flags.keys = uint32_t(std::max(2, std::atoi(argv[i] + kKeysFlag.size())));
     } else {
@@ -654,6 +821,9 @@ void ParseFlags(int* argc, char** argv) {
 
 int main(int argc, char** argv) {
   neon::bench::ParseFlags(&argc, argv);
+  if (neon::bench::g_flags.no_deadlock_detection) {
+    absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  }
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   neon::bench::RegisterAll();
@@ -662,6 +832,6 @@ int main(int argc, char** argv) {
   // Datasets hold engines and temp directories: close and remove them.
   neon::bench::g_engine_layers.reset();
   neon::bench::g_rocks_layers.reset();
-  neon::bench::g_branch_parent.reset();
+  for (auto& p : neon::bench::g_branch_parent) p.reset();
   return 0;
 }

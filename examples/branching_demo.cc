@@ -10,6 +10,7 @@
 //
 // Usage: branching_demo <work-directory>
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 
@@ -28,6 +29,9 @@ std::string Page(const std::string& text) {
 }
 
 std::string Show(neon::Timeline& tl, uint32_t blk, Lsn lsn) {
+  // A read at an LSN the timeline has not reached would wait for it (that is
+  // GetPage@LSN's contract); the demo reads such LSNs at the timeline's tip.
+  lsn = std::min(lsn, tl.Info().last_record_lsn);
   auto page = tl.GetRelPage(kAccounts, blk, neon::ReadLsn{lsn, Lsn()});
   if (!page.ok()) return "error: " + std::string(page.status().message());
   std::string text(page->c_str());

@@ -60,7 +60,10 @@ absl::Status AcceptorNode::Checkpoint() {
 
 absl::Status AcceptorNode::RemoveOldSegments() {
   NEON_RETURN_IF_ERROR(error_);
-  absl::Status s = wal_->RemoveSegmentsBelow(acceptor_->RemovalHorizon());
+  // (min with the storage's own flush only matters under the broken
+  // ack_before_fsync knob, where the acceptor runs ahead of the disk.)
+  Lsn horizon = std::min(acceptor_->RemovalHorizon(), wal_->flush_lsn());
+  absl::Status s = wal_->RemoveSegmentsBelow(horizon);
   if (!s.ok()) error_ = s;
   return s;
 }

@@ -27,6 +27,7 @@ const char* ProposerPhaseName(ProposerPhase p) {
 Proposer::Proposer(ProposerOptions options) : opts_(std::move(options)) {
   NEON_CHECK(!opts_.mconf.members.empty());
   NEON_CHECK(opts_.mconf.AllNodes().size() <= kMaxMembers);
+  NEON_CHECK(opts_.max_append_bytes > 0 && opts_.max_append_bytes <= kMaxSendSize);
   for (NodeId id : opts_.mconf.AllNodes()) peers_.push_back(Peer{id});
 }
 

@@ -62,6 +62,7 @@ struct ProposerOptions {
   // (FailedPrecondition). Invalid = accept any start.
   Lsn expected_start_lsn;
   uint64_t max_inflight_bytes = 1 << 20;       // unacknowledged bytes per acceptor
+  uint64_t max_append_bytes = kMaxSendSize;    // WAL per AppendRequest / WAL read
   uint64_t max_buffered_wal_bytes = 64 << 20;  // own WAL kept for catch-up
   ProposerTestingKnobs knobs;
 };

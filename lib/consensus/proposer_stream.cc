@@ -51,7 +51,7 @@ void Proposer::SendPending(Peer& p, bool heartbeat, ProposerReady* ready) {
   while (phase_ == ProposerPhase::kElected && p.streaming_at < available_lsn_) {
     Lsn acked = std::max(p.flush_lsn, p.elected_start);
     if (p.streaming_at.Minus(acked) >= opts_.max_inflight_bytes) break;
-    Lsn end = std::min(p.streaming_at.Plus(kMaxSendSize), available_lsn_);
+    Lsn end = std::min(p.streaming_at.Plus(opts_.max_append_bytes), available_lsn_);
     std::string data;
     if (!ChunkAt(p.streaming_at, &end, &data, ready)) break;
     SendAppend(p, p.streaming_at, end, std::move(data), ready);
@@ -87,7 +87,13 @@ bool Proposer::ChunkAt(Lsn begin, Lsn* end, std::string* data, ProposerReady* re
       return true;
     }
   }
-  RequestWalRead(begin, *end, ready);
+  // Missing: ask for it and read ahead, one full-size read per outstanding
+  // request (appends are then cut from the fetched chunks).
+  for (size_t k = 0; k < kMaxOutstandingWalReads && begin < term_start_; k++) {
+    Lsn chunk_end = std::min(begin.Plus(kMaxSendSize), term_start_);
+    if (!fetched_.count(begin)) RequestWalRead(begin, chunk_end, ready);
+    begin = chunk_end;
+  }
   return false;
 }
 

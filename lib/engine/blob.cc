@@ -142,6 +142,22 @@ absl::Status BlobReader::Copy(uint64_t offset, size_t n, char* dst, BlobBlockHin
   return absl::OkStatus();
 }
 
+absl::Status BlobReader::Append(uint64_t offset, size_t n, std::string* out, BlobBlockHint* hint,
+                                bool fill_cache) const {
+  // append() rather than resize() + copy: no zero-filling of the output.
+  out->clear();
+  out->reserve(n);
+  while (n > 0) {
+    const size_t in_block = size_t(offset % kBlockPayloadSize);
+    const size_t take = std::min(n, kBlockPayloadSize - in_block);
+    NEON_ASSIGN_OR_RETURN(const char* block, Block(BlockOf(offset), hint, fill_cache));
+    out->append(block + in_block, take);
+    offset += take;
+    n -= take;
+  }
+  return absl::OkStatus();
+}
+
 absl::Status BlobReader::Decompress(Compression codec, std::string_view in, uint32_t blkno,
                                     std::string* out) const {
   const size_t raw = out->size();
@@ -184,10 +200,7 @@ absl::Status BlobReader::Read(uint64_t offset, std::string* out, BlobBlockHint* 
   if (!ok || stored > kMaxBlobBytes || raw > kMaxBlobBytes || stored > data_length_ - body) {
     return file_->Corrupt(blkno, StrCat("blob at ", offset, " has a bad header"));
   }
-  if (codec == Compression::kNone) {
-    out->resize(stored);
-    return Copy(body, stored, out->data(), hint, fill_cache);
-  }
+  if (codec == Compression::kNone) return Append(body, stored, out, hint, fill_cache);
   const size_t in_block = size_t(body % kBlockPayloadSize);
   std::string spanning;
   std::string_view src;
@@ -195,8 +208,7 @@ absl::Status BlobReader::Read(uint64_t offset, std::string* out, BlobBlockHint* 
     NEON_ASSIGN_OR_RETURN(const char* block, Block(BlockOf(body), hint, fill_cache));
     src = std::string_view(block + in_block, stored);
   } else {
-    spanning.resize(stored);
-    NEON_RETURN_IF_ERROR(Copy(body, stored, spanning.data(), hint, fill_cache));
+    NEON_RETURN_IF_ERROR(Append(body, stored, &spanning, hint, fill_cache));
     src = spanning;
   }
   out->resize(raw);

@@ -89,6 +89,9 @@ class BlobReader {
   // Copies stream bytes [offset, offset + n) to dst.
   absl::Status Copy(uint64_t offset, size_t n, char* dst, BlobBlockHint* hint,
                     bool fill_cache) const;
+  // Replaces *out with stream bytes [offset, offset + n).
+  absl::Status Append(uint64_t offset, size_t n, std::string* out, BlobBlockHint* hint,
+                      bool fill_cache) const;
   absl::Status Decompress(Compression codec, std::string_view in, uint32_t blkno,
                           std::string* out) const;
 

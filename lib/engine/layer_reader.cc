@@ -133,7 +133,7 @@ absl::StatusOr<bool> LayerReaderImpl::GetImage(const Key& key, LsnRange range,
   BtreeCursor c;
   NEON_RETURN_IF_ERROR(btree_.SeekGE(search.data(), &c));
   if (!c.valid() || std::memcmp(c.key(), search.data(), kKeySize) != 0) return false;
-  out->push_back(LayerValue{lsn, true, std::string()});
+  out->push_back(LayerValue{lsn, true, std::string(), /*raw_image=*/true});
   BlobBlockHint hint;
   absl::Status s = ReadValue(c, &out->back().data, &hint);
   if (!s.ok()) {

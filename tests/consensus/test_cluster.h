@@ -45,6 +45,7 @@ class TestCluster {
   // Proposer slots: p = index.
   int AddProposer(ProposerOptions opts);
   Proposer& proposer(int p) { return *proposers_[p]; }
+  int num_proposers() const { return int(proposers_.size()); }
   AcceptorNode& node(int i) { return *nodes_[i]; }
   bool up(int i) const { return nodes_[i] != nullptr; }
   FaultInjectionFileSystem& fs() { return *fs_; }
@@ -58,12 +59,17 @@ class TestCluster {
   // Delivers everything queued (both directions) until quiet, flushing the
   // acceptors after each round. Returns the number of messages delivered.
   int DeliverAll(int max_rounds = 10000);
-  // Delivers only messages between proposer p and acceptor i.
-  int DeliverBetween(int p, int i);
+  // Delivers only messages between proposer p and acceptor i (at most max).
+  int DeliverBetween(int p, int i, int max = 1 << 30);
   void Propose(int p, size_t n);
   void Tick(int p);
+  // Flush an acceptor after each message it receives (else WAL stays
+  // written but unsynced until the next flush).
+  bool auto_flush = true;
   // A log of errors returned by acceptors/proposers while delivering.
   std::vector<std::string> errors;
+  // Every delivered message and error, rendered ("p0->a1 VoteRequest{...}").
+  std::vector<std::string> trace;
 
  private:
   struct Link {

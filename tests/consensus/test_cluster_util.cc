@@ -85,10 +85,12 @@ bool TestCluster::DeliverOne(int p, int i, Link& l) {
   if (!l.to_acceptor.empty()) {
     std::string m = std::move(l.to_acceptor.front());
     l.to_acceptor.pop_front();
+    trace.push_back(StrCat("p", p, "->a", i, " ", DebugString(*DecodeProposerMessage(m))));
     absl::Status s = nodes_[i]->Receive(ConnId(l.conn), m);
-    if (s.ok()) s = nodes_[i]->Flush();
+    if (s.ok() && auto_flush) s = nodes_[i]->Flush();
     if (!s.ok()) {
       errors.push_back(StrCat("acceptor ", i, ": ", s.ToString()));
+      trace.push_back(StrCat("  a", i, " refuses: ", s.message()));
       Disconnect(p, i);
       return true;
     }
@@ -99,11 +101,13 @@ bool TestCluster::DeliverOne(int p, int i, Link& l) {
     auto msg = DecodeAcceptorMessage(l.to_proposer.front());
     l.to_proposer.pop_front();
     NEON_CHECK_OK(msg.status());
+    trace.push_back(StrCat("a", i, "->p", p, " ", DebugString(*msg)));
     ProposerReady ready;
     absl::Status s = proposers_[p]->Step(NodeId(i + 1), *msg, &ready);
     Route(p, ready);
     if (!s.ok()) {
       errors.push_back(StrCat("proposer ", p, ": ", s.ToString()));
+      trace.push_back(StrCat("  p", p, " drops the connection: ", s.message()));
       Disconnect(p, i);
     }
     return true;
@@ -111,9 +115,9 @@ bool TestCluster::DeliverOne(int p, int i, Link& l) {
   return false;
 }
 
-int TestCluster::DeliverBetween(int p, int i) {
+int TestCluster::DeliverBetween(int p, int i, int max) {
   int n = 0;
-  while (DeliverOne(p, i, links_[{p, i}])) n++;
+  while (n < max && DeliverOne(p, i, links_[{p, i}])) n++;
   return n;
 }
 

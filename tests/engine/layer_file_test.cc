@@ -182,6 +182,7 @@ TEST(LayerFileTest, ImageGetAndAbsence) {
     ASSERT_EQ(out.size(), 1u);
     EXPECT_EQ(out[0].lsn, lsn);
     EXPECT_TRUE(out[0].will_init);
+    EXPECT_TRUE(out[0].raw_image);
     EXPECT_EQ(out[0].data, it->second.data);
   }
   // The range applies: an image above the range is not returned.

@@ -51,15 +51,19 @@ void SafetyChecker::OnElected(uint64_t proposer_id, Term term, const TermHistory
     return Fail(StrCat("two leaders in term ", term.value(), ": proposers ", it->second, " and ",
                        proposer_id));
   }
-  if (start < committed_lsn_) {
-    return Fail(StrCat("leader of term ", term.value(), " starts at ", start.ToString(),
-                       " below the committed LSN ", committed_lsn_.ToString(),
-                       ": committed WAL lost"));
+  Committed before;  // the highest commit of any earlier term
+  for (auto c = committed_by_term_.begin(); c != committed_by_term_.lower_bound(term); ++c) {
+    if (c->second.lsn > before.lsn) before = c->second;
   }
-  if (!Agree(history, committed_history_, Lsn(0), committed_lsn_)) {
+  if (start < before.lsn) {
+    return Fail(StrCat("leader of term ", term.value(), " starts at ", start.ToString(),
+                       " below the LSN ", before.lsn.ToString(),
+                       " committed in an earlier term: committed WAL lost"));
+  }
+  if (!Agree(history, before.history, Lsn(0), before.lsn)) {
     return Fail(StrCat("leader of term ", term.value(), " has history ", history.ToString(),
-                       " which contradicts the committed log ", committed_history_.ToString(),
-                       " below ", committed_lsn_.ToString()));
+                       " which contradicts the log ", before.history.ToString(),
+                       " committed in an earlier term below ", before.lsn.ToString()));
   }
   const auto& e = history.entries();
   for (size_t i = 0; i + 1 < e.size(); i++) {
@@ -88,6 +92,9 @@ void SafetyChecker::OnProposerCommit(uint64_t proposer_id, const TermHistory& hi
     committed_history_ = history;
     committed_lsn_ = commit;
   }
+  Term term = history.LastTerm();
+  Committed& c = committed_by_term_[term];
+  if (commit > c.lsn) c = Committed{history, commit};
 }
 
 void SafetyChecker::CheckAcceptor(int node, uint64_t incarnation, const consensus::Acceptor& a) {

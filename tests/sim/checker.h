@@ -5,8 +5,12 @@
 // are a pure function of (term, lsn), so the history says what every byte
 // is) and checks, after every event:
 //   * at most one leader per term;
-//   * a new leader's log contains every commit ever reported (its start is
-//     at or past the highest commit LSN, and its history agrees below it);
+//   * a new leader of term T contains every commit reported by leaders of
+//     terms below T (its start is at or past the highest such commit LSN,
+//     and its history agrees below it). A leader of a lower term may still
+//     finish its election after a higher term committed: it can never get
+//     a quorum to accept anything, so it is not required to hold that WAL;
+//   * no two committed logs differ (whatever the terms);
 //   * commit LSNs reported by one proposer never go back; an acceptor's
 //     commit never goes back within an incarnation, its persisted commit
 //     never goes back across restarts;
@@ -65,8 +69,13 @@ class SafetyChecker {
   std::map<Term, uint64_t> elected_;  // term -> proposer id
   std::map<Term, Lsn> produced_;      // term -> highest LSN its leader wrote
   std::map<uint64_t, Lsn> proposer_commit_;
-  TermHistory committed_history_;
+  TermHistory committed_history_;  // the longest committed log
   Lsn committed_lsn_;
+  struct Committed {
+    TermHistory history;
+    Lsn lsn;
+  };
+  std::map<Term, Committed> committed_by_term_;  // highest commit made in each term
   std::map<int, AcceptorSeen> acceptors_;
 };
 

@@ -146,7 +146,8 @@ void SimWorld::StartCompute(int c, bool sync, Lsn start) {
   o.server = {170004, 1234, uint32_t(swarm_.segment_size)};
   o.mode = sync ? ProposerMode::kSyncSafekeepers : ProposerMode::kNormal;
   o.expected_start_lsn = start;
-  o.max_inflight_bytes = 64 * 1024;
+  o.max_inflight_bytes = swarm_.max_inflight_bytes;
+  o.max_append_bytes = swarm_.max_append_bytes;
   o.knobs.commit_previous_term_entries = opts_.broken == BrokenVariant::kCommitPreviousTerm;
   ch.proposer = std::make_unique<Proposer>(o);
   ch.proposer_id = next_proposer_id_++;

@@ -44,6 +44,8 @@ struct Swarm {
   int64_t compute_crash_every_ms = 0;
   int64_t wal_every_ms = 20;
   int64_t wal_max_bytes = 2000;
+  uint64_t max_inflight_bytes = 65536;  // proposer window per acceptor
+  uint64_t max_append_bytes = 131072;   // proposer chunk size (scaled-down MAX_SEND_SIZE)
   std::string ToString() const;
 };
 

@@ -36,12 +36,13 @@ std::string Swarm::ToString() const {
   std::snprintf(buf, sizeof(buf),
                 "acceptors=%d computes=%d seg=%llu delay=%lld..%lldms p_break=%.4f "
                 "datagram=%d(drop=%.3f dup=%.3f) crash_every=%lldms mid_io=%.2f "
-                "partition_every=%lldms compute_crash_every=%lldms wal_every=%lldms",
+                "partition_every=%lldms compute_crash_every=%lldms wal_every=%lldms window=%llu chunk=%llu",
                 acceptors, computes, (unsigned long long)segment_size, (long long)delay_min_ms,
                 (long long)delay_max_ms, p_break, int(datagram), p_drop, p_dup,
                 (long long)acceptor_crash_every_ms, p_crash_mid_io,
                 (long long)partition_every_ms, (long long)compute_crash_every_ms,
-                (long long)wal_every_ms);
+                (long long)wal_every_ms, (unsigned long long)max_inflight_bytes,
+                (unsigned long long)max_append_bytes);
   return buf;
 }
 
@@ -76,6 +77,10 @@ void SimWorld::ChooseSwarm() {
   s.compute_crash_every_ms = rng_.Chance(0.6) ? rng_.Range(500, 6000) : 0;
   s.wal_every_ms = rng_.Range(5, 50);
   s.wal_max_bytes = rng_.Range(1, 3000);
+  static constexpr uint64_t kWindows[] = {256, 4096, 65536};
+  s.max_inflight_bytes = kWindows[rng_.Below(3)];
+  static constexpr uint64_t kChunks[] = {256, 4096, consensus::kMaxSendSize};
+  s.max_append_bytes = kChunks[rng_.Below(3)];
 }
 
 void SimWorld::Setup() {
