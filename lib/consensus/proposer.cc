@@ -243,7 +243,7 @@ absl::Status Proposer::HandleWalRead(Peer& p, const WalReadResponse& m, Proposer
     return absl::OkStatus();  // stale; harmless
   }
   reads_pending_.erase(it);
-  if (m.wal.empty() || m.begin_lsn.Plus(m.wal.size()) > term_start_) {
+  if (m.wal.empty() || m.begin_lsn.Plus(m.wal.size()) > wal_begin_) {
     return absl::FailedPreconditionError("WAL read response outside the requested range");
   }
   fetched_[m.begin_lsn] = m.wal;

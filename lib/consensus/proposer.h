@@ -17,8 +17,9 @@
 //         or a start-LSN mismatch--> kStopped (the driver restarts it)
 //
 // In kElected it brings each acceptor to its divergence point with
-// ProposerElected, streams WAL (older WAL comes from the donor through
-// WalReadRequest), and commits the quorum-th highest flush LSN once that is
+// ProposerElected, streams WAL (older terms' WAL comes from the donor, and
+// own WAL already trimmed from the buffer from an acceptor that has it,
+// through WalReadRequest), and commits the quorum-th highest flush LSN once that is
 // at or past the start of its own term (never counting earlier-term WAL by
 // itself, the Raft rule).
 //
@@ -165,7 +166,7 @@ class Proposer {
   Lsn truncate_lsn_;
   Lsn wal_begin_;    // wal_ holds own WAL [wal_begin_, available_lsn_)
   std::string wal_;
-  std::map<Lsn, std::string> fetched_;   // donor WAL below term_start_, by begin
+  std::map<Lsn, std::string> fetched_;   // WAL read back from acceptors, by begin
   std::map<Lsn, NodeId> reads_pending_;  // WalReadRequests in flight, by begin
 };
 

@@ -62,21 +62,17 @@ void Proposer::SendPending(Peer& p, bool heartbeat, ProposerReady* ready) {
   }
 }
 
-// WAL at [begin, *end): from our own buffer, or from donor reads below the
-// term start (asking for it if missing). May shorten *end. False if the
-// bytes are not here yet.
+// WAL at [begin, *end): from our own buffer, or from WAL reads of what lies
+// below it (older terms' WAL from the donor; our own trimmed WAL from an
+// acceptor that acknowledged it), asking for it if missing. May shorten
+// *end. False if the bytes are not here yet.
 bool Proposer::ChunkAt(Lsn begin, Lsn* end, std::string* data, ProposerReady* ready) {
   if (begin >= wal_begin_) {
     *data = wal_.substr(begin.Minus(wal_begin_), end->Minus(begin));
     return true;
   }
-  if (begin >= term_start_) {
-    // Our own WAL, trimmed because every acceptor had it: one lost it.
-    Stop(absl::InternalError(StrCat("an acceptor needs WAL at ", begin.ToString(),
-                                    " that every acceptor had acknowledged")));
-    return false;
-  }
-  *end = std::min(*end, term_start_);
+  *end = std::min(*end, wal_begin_);
+  if (begin < term_start_) *end = std::min(*end, term_start_);
   auto it = fetched_.upper_bound(begin);
   if (it != fetched_.begin()) {
     --it;
@@ -89,8 +85,9 @@ bool Proposer::ChunkAt(Lsn begin, Lsn* end, std::string* data, ProposerReady* re
   }
   // Missing: ask for it and read ahead, one full-size read per outstanding
   // request (appends are then cut from the fetched chunks).
-  for (size_t k = 0; k < kMaxOutstandingWalReads && begin < term_start_; k++) {
-    Lsn chunk_end = std::min(begin.Plus(kMaxSendSize), term_start_);
+  for (size_t k = 0; k < kMaxOutstandingWalReads && begin < wal_begin_; k++) {
+    Lsn limit = begin < term_start_ ? term_start_ : wal_begin_;
+    Lsn chunk_end = std::min(begin.Plus(kMaxSendSize), limit);
     if (!fetched_.count(begin)) RequestWalRead(begin, chunk_end, ready);
     begin = chunk_end;
   }
@@ -105,7 +102,7 @@ void Proposer::RequestWalRead(Lsn begin, Lsn end, ProposerReady* ready) {
   const Peer* source = nullptr;
   for (const Peer& p : peers_) {
     if (p.state == PeerState::kOffline || p.state == PeerState::kHandshake) continue;
-    bool is_donor = p.id == donor_ && p.state >= PeerState::kVoteSent;
+    bool is_donor = p.id == donor_ && p.state >= PeerState::kVoteSent && end <= term_start_;
     bool has_it = p.state == PeerState::kActive && p.flush_lsn >= end;
     if (is_donor || has_it) {
       source = &p;
@@ -174,12 +171,19 @@ void Proposer::MaybeFinishSync(ProposerReady* ready) {
   phase_ = ProposerPhase::kSynced;
 }
 
+// Own WAL every acceptor acknowledged is never needed again; committed WAL
+// is on a quorum and can be read back from one if the buffer runs short.
 void Proposer::TrimBuffers() {
-  // Own WAL every acceptor has acknowledged is never needed again.
   constexpr uint64_t kTrimBatch = 1 << 20;
+  Lsn upto = wal_begin_;
   if (truncate_lsn_ > wal_begin_ && truncate_lsn_.Minus(wal_begin_) >= kTrimBatch) {
-    wal_.erase(0, truncate_lsn_.Minus(wal_begin_));
-    wal_begin_ = truncate_lsn_;
+    upto = truncate_lsn_;
+  }
+  if (wal_.size() > opts_.max_buffered_wal_bytes / 2 && commit_lsn_ > upto) upto = commit_lsn_;
+  if (upto > wal_begin_) {
+    NEON_CHECK(upto <= available_lsn_);
+    wal_.erase(0, upto.Minus(wal_begin_));
+    wal_begin_ = upto;
   }
   while (fetched_.size() > kMaxFetchedChunks) fetched_.erase(fetched_.begin());
 }

@@ -40,23 +40,18 @@ absl::Status TimelineImpl::Put(const Key& key, Lsn lsn, const Value& value) {
     return absl::InvalidArgumentError(StrCat("put at ", lsn.ToString(), " is not above last_record_lsn ",
                                              last.ToString()));
   }
-  // The open layer is only replaced by this (writer) thread or by a freeze,
-  // which happens only when no record is half-written; so after
-  // EnsureOpenLayer it stays ours until FinishWrite.
-  std::shared_ptr<InMemoryLayer> layer;
-  {
-    absl::ReaderMutexLock l(&mu_);
-    NEON_RETURN_IF_ERROR(CheckWritable());
-    layer = open_layer_;
-  }
-  if (!layer) {
-    NEON_RETURN_IF_ERROR(EnsureOpenLayer(lsn));
-    absl::ReaderMutexLock l(&mu_);
-    layer = open_layer_;
-  }
   value_buf_.clear();
   value.AppendSerialized(&value_buf_);
-  return layer->Put(key, lsn, value_buf_, value.will_init());
+  for (;;) {
+    {
+      // Shared mu_ across the insert: a freeze (exclusive mu_) never sees a
+      // half-written record slip into the layer it is closing.
+      absl::ReaderMutexLock l(&mu_);
+      NEON_RETURN_IF_ERROR(CheckWritable());
+      if (open_layer_) return open_layer_->Put(key, lsn, value_buf_, value.will_init());
+    }
+    NEON_RETURN_IF_ERROR(EnsureOpenLayer(lsn));
+  }
 }
 
 absl::StatusOr<uint32_t> TimelineImpl::RelSizeForWrite(const RelTag& rel) {
