@@ -4,6 +4,8 @@
 // relation sizes, leases, GC cutoffs, deletion rules, reopen.
 
 #include "engine_test_util.h"
+#include <thread>
+
 #include "base/coding.h"
 
 namespace neon::testing {
@@ -267,6 +269,97 @@ TEST_F(EngineTest, BackgroundWorkRunsOnTheExecutor) {
   env_.clock->Advance(SmallConfig().checkpoint_timeout_us + 1);
   NEON_ASSERT_OK(engine_->Tick());
   EXPECT_EQ(tl->Info().disk_consistent_lsn, Lsn(300 * 0x10));
+}
+
+}  // namespace
+}  // namespace neon::testing
+
+namespace neon::testing {
+namespace {
+
+// Flips one byte of every layer file of a timeline at `offset_in_file`.
+void CorruptLayers(FileSystem& fs, const std::string& dir, uint64_t offset_in_file) {
+  auto children = ValueOrDie(fs.GetChildren(dir));
+  for (const auto& name : children) {
+    std::string path = dir + "/" + name;
+    std::string data = ValueOrDie(ReadFileToString(fs, path));
+    if (offset_in_file >= data.size()) continue;
+    data[offset_in_file] ^= 0x20;
+    auto f = ValueOrDie(fs.NewWritableFile(path));
+    NEON_EXPECT_OK(f->Append(data));
+    NEON_EXPECT_OK(f->Close());
+  }
+}
+
+TEST(EngineCorruptionTest, DamagedLayerIsDataLossNeverAWrongPage) {
+  for (uint64_t offset : {uint64_t{8192 + 100}, uint64_t{8192 * 2 - 2}, uint64_t{8192 + 8190}}) {
+    TestEnv env;
+    auto tid = TenantShardId::Unsharded(TenantId::Generate());
+    TimelineId tlid = TimelineId::Generate();
+    {
+      auto engine = ValueOrDie(Engine::Open(env.Options(), "/c"));
+      auto tenant = ValueOrDie(engine->CreateTenant(tid, SmallConfig()));
+      auto tl = ValueOrDie(tenant->CreateTimeline(tlid, 15));
+      for (uint32_t k = 0; k < 20; k++) {
+        NEON_ASSERT_OK(tl->Put(TestKey(k), Lsn(0x10 + k * 8), TestImage(std::string(300, char('a' + k)))));
+        NEON_ASSERT_OK(tl->FinishWrite(Lsn(0x10 + k * 8)));
+      }
+      NEON_ASSERT_OK(tl->Flush().status());
+    }
+    CorruptLayers(*env.base, "/c/tenants/" + tid.ToString() + "/timelines/" + tlid.ToString(), offset);
+    auto engine = ValueOrDie(Engine::Open(env.Options(), "/c"));
+    auto tl = ValueOrDie(ValueOrDie(engine->GetTenant(tid))->GetTimeline(tlid));
+    int data_loss = 0;
+    for (uint32_t k = 0; k < 20; k++) {
+      auto page = tl->GetPage(TestKey(k), Lsn(0x200));
+      if (page.ok()) {
+        EXPECT_EQ(*page, std::string(300, char('a' + k)));  // never a wrong page
+      } else {
+        EXPECT_TRUE(absl::IsDataLoss(page.status())) << page.status();
+        data_loss++;
+      }
+    }
+    EXPECT_GT(data_loss, 0) << "offset " << offset;
+  }
+}
+
+TEST(EngineCorruptionTest, DamagedSummaryFailsOpenWithDataLoss) {
+  TestEnv env;
+  auto tid = TenantShardId::Unsharded(TenantId::Generate());
+  TimelineId tlid = TimelineId::Generate();
+  {
+    auto engine = ValueOrDie(Engine::Open(env.Options(), "/c"));
+    auto tl = ValueOrDie(ValueOrDie(engine->CreateTenant(tid, SmallConfig()))->CreateTimeline(tlid, 15));
+    NEON_ASSERT_OK(tl->Put(TestKey(1), Lsn(0x10), TestImage("x")));
+    NEON_ASSERT_OK(tl->FinishWrite(Lsn(0x10)));
+    NEON_ASSERT_OK(tl->Flush().status());
+  }
+  CorruptLayers(*env.base, "/c/tenants/" + tid.ToString() + "/timelines/" + tlid.ToString(), 40);
+  auto engine = Engine::Open(env.Options(), "/c");
+  EXPECT_TRUE(absl::IsDataLoss(engine.status())) << engine.status();
+}
+
+TEST(EngineBranchTest, BranchWaitsForTheBranchPoint) {
+  TestEnv env;
+  auto engine = ValueOrDie(Engine::Open(env.Options(), "/b"));
+  auto tenant = ValueOrDie(engine->CreateTenant(TenantShardId::Unsharded(TenantId::Generate()), SmallConfig()));
+  auto tl = ValueOrDie(tenant->CreateTimeline(TimelineId::Generate(), 15));
+  NEON_ASSERT_OK(tl->Put(TestKey(1), Lsn(0x10), TestImage("a")));
+  NEON_ASSERT_OK(tl->FinishWrite(Lsn(0x10)));
+  // Not ingested and nobody writes: the wait times out and nothing is created.
+  TimelineId id = TimelineId::Generate();
+  EXPECT_TRUE(absl::IsDeadlineExceeded(tenant->CreateBranch(id, tl->id(), Lsn(0x40)).status()));
+  EXPECT_TRUE(absl::IsNotFound(tenant->GetTimeline(id).status()));
+  // A writer catches up while the branch waits.
+  std::thread writer([&] {
+    absl::SleepFor(absl::Milliseconds(20));
+    EXPECT_TRUE(tl->Put(TestKey(1), Lsn(0x40), TestAppend("b")).ok());
+    EXPECT_TRUE(tl->FinishWrite(Lsn(0x40)).ok());
+  });
+  auto br = tenant->CreateBranch(id, tl->id(), Lsn(0x40));
+  writer.join();
+  ASSERT_TRUE(br.ok()) << br.status();
+  EXPECT_EQ(ValueOrDie((*br)->GetPage(TestKey(1), Lsn(0x40))), "ab");
 }
 
 }  // namespace
