@@ -35,7 +35,6 @@
 #include "base/str_cat.h"
 #include "bench/bench_util.h"
 #include "bench/engine_bench_data.h"
-#include "engine/reconstruct.h"
 #include "neon/engine.h"
 #include "rocksdb/db.h"
 #include "rocksdb/write_batch.h"

@@ -193,18 +193,17 @@ absl::Status Acceptor::HandleAppend(ConnId from, const AppendRequest& m, Accepto
                write_lsn_.ToString(), m.begin_lsn < write_lsn_ ? " (rewrite)" : " (gap)"));
   }
   NEON_CHECK(m.end_lsn.Minus(m.begin_lsn) == m.wal.size());
+  bool pending = std::find(ack_pending_.begin(), ack_pending_.end(), from) != ack_pending_.end();
+  if (!pending && ack_pending_.size() >= kMaxAckPendingConns) {
+    return absl::ResourceExhaustedError("too many connections awaiting acknowledgement");
+  }
   if (!m.wal.empty()) {
     ready->ops.push_back(AppendWalOp{m.begin_lsn, m.wal});
     write_lsn_ = m.end_lsn;
   }
   commit_candidate_ = std::max(commit_candidate_, m.commit_lsn);
   state_.peer_horizon_lsn = std::max(state_.peer_horizon_lsn, m.truncate_lsn);
-  if (std::find(ack_pending_.begin(), ack_pending_.end(), from) == ack_pending_.end()) {
-    if (ack_pending_.size() >= kMaxAckPendingConns) {
-      return absl::ResourceExhaustedError("too many connections awaiting acknowledgement");
-    }
-    ack_pending_.push_back(from);
-  }
+  if (!pending) ack_pending_.push_back(from);
   return absl::OkStatus();
 }
 

@@ -201,6 +201,13 @@ absl::Status BlobReader::Read(uint64_t offset, std::string* out, BlobBlockHint* 
     return file_->Corrupt(blkno, StrCat("blob at ", offset, " has a bad header"));
   }
   if (codec == Compression::kNone) return Append(body, stored, out, hint, fill_cache);
+  PageCache* cache = file_->cache();
+  if (cache != nullptr) {
+    if (auto hit = cache->LookupBlob(file_->file_id(), offset)) {
+      out->assign(*hit);
+      return absl::OkStatus();
+    }
+  }
   const size_t in_block = size_t(body % kBlockPayloadSize);
   std::string spanning;
   std::string_view src;
@@ -212,7 +219,11 @@ absl::Status BlobReader::Read(uint64_t offset, std::string* out, BlobBlockHint* 
     src = spanning;
   }
   out->resize(raw);
-  return Decompress(codec, src, BlockOf(body), out);
+  NEON_RETURN_IF_ERROR(Decompress(codec, src, BlockOf(body), out));
+  if (cache != nullptr && fill_cache) {
+    cache->InsertBlob(file_->file_id(), offset, std::make_shared<const std::string>(*out));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace neon

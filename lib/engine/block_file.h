@@ -98,6 +98,7 @@ class BlockFileReader {
   uint64_t file_size() const { return file_size_; }
   uint32_t num_blocks() const { return num_blocks_; }
   uint64_t file_id() const { return file_id_; }
+  PageCache* cache() const { return cache_; }
 
   // The verified payload (kBlockPayloadSize bytes) of block `blkno`, from the
   // cache or from the file. DataLoss on a checksum mismatch or a block past

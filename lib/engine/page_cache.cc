@@ -2,6 +2,7 @@
 
 #include "engine/page_cache.h"
 
+#include "absl/hash/hash.h"
 #include "base/check.h"
 
 namespace neon {
@@ -18,7 +19,19 @@ std::atomic<uint64_t> next_timeline_uid{1};
 
 }  // namespace
 
-PageCache::PageCache(size_t capacity_bytes) : capacity_(capacity_bytes) {}
+// Caches of 16 MiB and more are split into this many shards.
+constexpr size_t kShards = 16;
+constexpr size_t kMinShardedCapacity = 16ull << 20;
+
+PageCache::PageCache(size_t capacity_bytes) : capacity_(capacity_bytes) {
+  const size_t n = capacity_bytes >= kMinShardedCapacity ? kShards : 1;
+  for (size_t i = 0; i < n; i++) shards_.push_back(std::make_unique<Shard>(capacity_bytes / n));
+}
+
+PageCache::Shard& PageCache::ShardFor(const CacheKey& k) {
+  if (shards_.size() == 1) return *shards_[0];
+  return *shards_[absl::Hash<CacheKey>()(k) % shards_.size()];
+}
 
 uint64_t PageCache::NewFileId() { return next_file_id.fetch_add(1, std::memory_order_relaxed); }
 
@@ -34,6 +47,14 @@ void PageCache::InsertBlock(uint64_t file_id, uint32_t blkno, Entry block) {
   Insert(CacheKey{0, file_id, Key(), blkno}, std::move(block));
 }
 
+PageCache::Entry PageCache::LookupBlob(uint64_t file_id, uint64_t offset) {
+  return Lookup(CacheKey{2, file_id, Key(), offset});
+}
+
+void PageCache::InsertBlob(uint64_t file_id, uint64_t offset, Entry value) {
+  Insert(CacheKey{2, file_id, Key(), offset}, std::move(value));
+}
+
 PageCache::Entry PageCache::LookupPage(uint64_t timeline_uid, const Key& key, Lsn lsn) {
   return Lookup(CacheKey{1, timeline_uid, key, lsn.value()});
 }
@@ -43,74 +64,78 @@ void PageCache::InsertPage(uint64_t timeline_uid, const Key& key, Lsn lsn, Entry
 }
 
 PageCache::Entry PageCache::Lookup(const CacheKey& k) {
-  {
-    absl::MutexLock l(&mu_);
-    auto it = index_.find(k);
-    if (it != index_.end()) {
-      Slot& s = slots_[it->second];
-      s.referenced = true;
-      hits_.fetch_add(1, std::memory_order_relaxed);
-      return s.value;
-    }
-  }
-  misses_.fetch_add(1, std::memory_order_relaxed);
-  return nullptr;
+  Entry e = ShardFor(k).Lookup(k);
+  (e ? hits_ : misses_).fetch_add(1, std::memory_order_relaxed);
+  return e;
 }
 
 void PageCache::Insert(const CacheKey& k, Entry v) {
   NEON_CHECK(v != nullptr);
+  if (ShardFor(k).Insert(k, std::move(v))) inserts_.fetch_add(1, std::memory_order_relaxed);
+}
+
+PageCache::Entry PageCache::Shard::Lookup(const CacheKey& k) {
+  absl::MutexLock l(&mu);
+  auto it = index.find(k);
+  if (it == index.end()) return nullptr;
+  Slot& s = slots[it->second];
+  s.referenced = true;
+  return s.value;
+}
+
+bool PageCache::Shard::Insert(const CacheKey& k, Entry v) {
   const size_t charge = Charge(v);
-  if (charge > capacity_) return;  // could never fit: not cached
-  absl::MutexLock l(&mu_);
-  inserts_.fetch_add(1, std::memory_order_relaxed);
-  auto it = index_.find(k);
-  if (it != index_.end()) {
+  if (charge > capacity) return false;  // could never fit: not cached
+  absl::MutexLock l(&mu);
+  auto it = index.find(k);
+  if (it != index.end()) {
     // Same key: replace the value in place (for immutable data it is equal).
-    Slot& s = slots_[it->second];
-    bytes_ = bytes_ - Charge(s.value) + charge;
+    Slot& s = slots[it->second];
+    bytes = bytes - Charge(s.value) + charge;
     s.value = std::move(v);
     s.referenced = true;
     EvictUntilFits(0);
-    return;
+    return true;
   }
   EvictUntilFits(charge);
   size_t slot;
-  if (!free_.empty()) {
-    slot = free_.back();
-    free_.pop_back();
+  if (!free.empty()) {
+    slot = free.back();
+    free.pop_back();
   } else {
-    slot = slots_.size();
-    slots_.emplace_back();
+    slot = slots.size();
+    slots.emplace_back();
   }
-  Slot& s = slots_[slot];
+  Slot& s = slots[slot];
   s.key = k;
   s.value = std::move(v);
   s.referenced = false;  // a new entry must be used once to earn a second chance
   s.used = true;
-  index_.emplace(k, slot);
-  bytes_ += charge;
+  index.emplace(k, slot);
+  bytes += charge;
+  return true;
 }
 
-void PageCache::EvictUntilFits(size_t incoming) {
+void PageCache::Shard::EvictUntilFits(size_t incoming) {
   // Each slot is passed at most twice (once to clear its reference bit, once
   // to evict it), so two sweeps always make room; the bound is a safety net.
-  const size_t max_steps = 2 * slots_.size() + 2;
-  for (size_t step = 0; step < max_steps && bytes_ + incoming > capacity_; step++) {
-    if (slots_.empty()) return;
-    if (hand_ >= slots_.size()) hand_ = 0;
-    Slot& s = slots_[hand_];
-    size_t victim = hand_++;
+  const size_t max_steps = 2 * slots.size() + 2;
+  for (size_t step = 0; step < max_steps && bytes + incoming > capacity; step++) {
+    if (slots.empty()) return;
+    if (hand >= slots.size()) hand = 0;
+    Slot& s = slots[hand];
+    size_t victim = hand++;
     if (!s.used) continue;
     if (s.referenced) {
       s.referenced = false;
       continue;
     }
-    bytes_ -= Charge(s.value);
-    index_.erase(s.key);
+    bytes -= Charge(s.value);
+    index.erase(s.key);
     s.value = nullptr;
     s.used = false;
-    free_.push_back(victim);
-    evictions_.fetch_add(1, std::memory_order_relaxed);
+    free.push_back(victim);
+    evictions.fetch_add(1, std::memory_order_relaxed);
   }
 }
 
@@ -119,10 +144,12 @@ PageCache::Stats PageCache::GetStats() const {
   st.hits = hits_.load(std::memory_order_relaxed);
   st.misses = misses_.load(std::memory_order_relaxed);
   st.inserts = inserts_.load(std::memory_order_relaxed);
-  st.evictions = evictions_.load(std::memory_order_relaxed);
-  absl::MutexLock l(&mu_);
-  st.bytes = bytes_;
-  st.entries = index_.size();
+  for (const auto& sh : shards_) {
+    st.evictions += sh->evictions.load(std::memory_order_relaxed);
+    absl::MutexLock l(&sh->mu);
+    st.bytes += sh->bytes;
+    st.entries += sh->index.size();
+  }
   return st;
 }
 

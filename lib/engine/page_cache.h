@@ -43,6 +43,12 @@ class PageCache {
   Entry LookupBlock(uint64_t file_id, uint32_t blkno);
   void InsertBlock(uint64_t file_id, uint32_t blkno, Entry block);
 
+  // Decompressed values of compressed blobs, keyed by (file id, blob offset):
+  // a hit skips decompression, as RocksDB's block cache holds uncompressed
+  // blocks.
+  Entry LookupBlob(uint64_t file_id, uint64_t offset);
+  void InsertBlob(uint64_t file_id, uint64_t offset, Entry value);
+
   Entry LookupPage(uint64_t timeline_uid, const Key& key, Lsn lsn);
   void InsertPage(uint64_t timeline_uid, const Key& key, Lsn lsn, Entry page);
 
@@ -59,10 +65,10 @@ class PageCache {
 
  private:
   struct CacheKey {
-    uint8_t kind;  // 0 = block, 1 = page
+    uint8_t kind;  // 0 = block, 1 = page, 2 = decompressed blob
     uint64_t id;   // file id or timeline uid
     Key key;       // pages only
-    uint64_t n;    // block number or lsn
+    uint64_t n;    // block number, lsn or blob offset
     friend bool operator==(const CacheKey&, const CacheKey&) = default;
     template <typename H>
     friend H AbslHashValue(H h, const CacheKey& k) {
@@ -76,18 +82,32 @@ class PageCache {
     bool used = false;
   };
 
+  // One CLOCK cache; the PageCache shards keys over several of them so
+  // readers of different tenants rarely meet on one mutex.
+  struct Shard {
+    explicit Shard(size_t capacity) : capacity(capacity) {}
+    Entry Lookup(const CacheKey& k);
+    // Returns true if the value was stored.
+    bool Insert(const CacheKey& k, Entry v);
+    void EvictUntilFits(size_t incoming) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+
+    const size_t capacity;
+    mutable absl::Mutex mu;
+    absl::flat_hash_map<CacheKey, size_t> index ABSL_GUARDED_BY(mu);  // key -> slot
+    std::vector<Slot> slots ABSL_GUARDED_BY(mu);
+    std::vector<size_t> free ABSL_GUARDED_BY(mu);
+    size_t hand ABSL_GUARDED_BY(mu) = 0;
+    size_t bytes ABSL_GUARDED_BY(mu) = 0;
+    std::atomic<uint64_t> evictions{0};
+  };
+
   Entry Lookup(const CacheKey& k);
   void Insert(const CacheKey& k, Entry v);
-  void EvictUntilFits(size_t incoming) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Shard& ShardFor(const CacheKey& k);
 
   const size_t capacity_;
-  mutable absl::Mutex mu_;
-  absl::flat_hash_map<CacheKey, size_t> index_ ABSL_GUARDED_BY(mu_);  // key -> slot
-  std::vector<Slot> slots_ ABSL_GUARDED_BY(mu_);
-  std::vector<size_t> free_ ABSL_GUARDED_BY(mu_);
-  size_t hand_ ABSL_GUARDED_BY(mu_) = 0;
-  size_t bytes_ ABSL_GUARDED_BY(mu_) = 0;
-  std::atomic<uint64_t> hits_{0}, misses_{0}, inserts_{0}, evictions_{0};
+  std::vector<std::unique_ptr<Shard>> shards_;
+  std::atomic<uint64_t> hits_{0}, misses_{0}, inserts_{0};
 };
 
 }  // namespace neon

@@ -165,7 +165,7 @@ absl::StatusOr<std::string> Reconstruct(const Key& key, Lsn lsn,
                                         RedoManager* postgres_redo) {
   if (versions.empty()) return absl::NotFoundError(StrCat("key ", key.ToString(), " not found"));
   // Delta layers hold serialized Values; image layers hold raw pages.
-  if (versions.size() == 1 && versions[0].raw_image) return versions[0].data;
+  if (versions.size() == 1 && versions[0].raw_image) return versions[0].data;  // one copy, to the caller
   std::vector<Value> values;
   values.reserve(versions.size());
   for (const LayerValue& v : versions) {

@@ -74,8 +74,7 @@ absl::StatusOr<std::shared_ptr<Timeline>> TenantImpl::CreateTimeline(const Timel
   TimelineMeta meta;
   meta.id = id;
   meta.pg_version = pg_version;
-  NEON_RETURN_IF_ERROR(deps_.fs->CreateDirs(TimelineDir(id)));
-  NEON_RETURN_IF_ERROR(deps_.fs->SyncDir(DirName(TimelineDir(id))));
+  NEON_RETURN_IF_ERROR(deps_.fs->CreateDirs(TimelineDir(id)));  // synced with its first layer
   CatalogBatch batch;
   batch.PutTimeline(id_, meta);
   NEON_RETURN_IF_ERROR(deps_.catalog->Commit(batch));
@@ -126,8 +125,9 @@ absl::StatusOr<std::shared_ptr<Timeline>> TenantImpl::CreateBranch(const Timelin
     meta.pg_version = ai.pg_version;
     absl::MutexLock l(&mu_);
     if (timelines_.count(id)) return absl::AlreadyExistsError(StrCat("timeline ", id.ToString(), " already exists"));
+    // No directory sync: the catalog commit below is what makes the timeline
+    // exist, and loading re-creates a missing directory.
     NEON_RETURN_IF_ERROR(deps_.fs->CreateDirs(TimelineDir(id)));
-    NEON_RETURN_IF_ERROR(deps_.fs->SyncDir(DirName(TimelineDir(id))));
     CatalogBatch batch;
     batch.PutTimeline(id_, meta);
     NEON_RETURN_IF_ERROR(deps_.catalog->Commit(batch));

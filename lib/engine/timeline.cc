@@ -287,6 +287,10 @@ absl::StatusOr<HistoricLayerPtr> TimelineImpl::PublishLayerFile(const std::strin
   h->file_name = info.desc.FileName();
   h->file_size = info.file_size;
   std::string path = LayerPath(h->file_name);
+  if (!dir_entry_synced_.load()) {
+    NEON_RETURN_IF_ERROR(deps_.fs->SyncDir(DirName(dir_)));
+    dir_entry_synced_.store(true);
+  }
   NEON_RETURN_IF_ERROR(deps_.fs->RenameFile(tmp_path, path));
   NEON_RETURN_IF_ERROR(deps_.fs->SyncDir(dir_));
   NEON_ASSIGN_OR_RETURN(h->reader, LayerReader::Open(deps_.fs, path, deps_.cache));

@@ -153,6 +153,10 @@ class TimelineImpl final : public Timeline, public std::enable_shared_from_this<
   std::atomic<bool> flush_scheduled_{false};
   std::atomic<bool> compaction_scheduled_{false};
   std::atomic<uint64_t> temp_seq_{0};
+  // Whether this timeline's directory entry is known durable (its parent
+  // synced). Creating a timeline skips that fsync; the first layer published
+  // into the directory pays it.
+  std::atomic<bool> dir_entry_synced_{false};
 
   mutable absl::Mutex mu_;
   absl::CondVar lsn_advanced_;

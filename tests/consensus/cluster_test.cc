@@ -84,6 +84,28 @@ TEST(ClusterTest, LaggingAcceptorCatchesUpFromDonor) {
   EXPECT_EQ(*c.node(2).wal().Read(TestStartLsn(), end), WalBytes(Term(1), TestStartLsn(), 300000));
 }
 
+TEST(ClusterTest, LaggingAcceptorReadsTrimmedOwnWalBackFromAPeer) {
+  TestCluster c(3);
+  ProposerOptions o = c.ProposerOpts(ProposerMode::kNormal);
+  o.max_buffered_wal_bytes = 64 * 1024;  // committed WAL is dropped past 32 KiB
+  int p = c.AddProposer(o);
+  c.Connect(p, 0);
+  c.Connect(p, 1);
+  c.DeliverAll();
+  for (int k = 0; k < 50; k++) {
+    c.Propose(p, 4000);
+    c.DeliverAll();
+  }
+  Lsn end = TestStartLsn().Plus(200000);
+  ASSERT_EQ(c.proposer(p).commit_lsn(), end);
+  c.Connect(p, 2);  // needs all 200000 bytes, most no longer buffered
+  c.DeliverAll();
+  EXPECT_TRUE(c.errors.empty()) << c.errors[0];
+  EXPECT_EQ(c.node(2).acceptor().flush_lsn(), end);
+  EXPECT_EQ(*c.node(2).wal().Read(TestStartLsn(), end), WalBytes(Term(1), TestStartLsn(), 200000));
+  EXPECT_EQ(c.proposer(p).phase(), ProposerPhase::kElected);
+}
+
 }  // namespace
 }  // namespace neon::consensus::testing
 
