@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
+./scripts/install-test-peers.sh
 ./scripts/build.sh
 BUILD_DIR="${NEON_BUILD_DIR:-build}"
 echo "test: running ctest in $BUILD_DIR"

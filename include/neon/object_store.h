@@ -64,6 +64,7 @@ struct ObjectInfo {
   // Opaque, quoted or not as the store returns it; changes when the content
   // changes. For objects written in one part both stores return the hex MD5
   // of the content (LocalObjectStore computes it; S3 reports it).
+  // LocalObjectStore leaves it empty in List results and ranged Gets.
   std::string etag;
 };
 
@@ -91,9 +92,9 @@ absl::StatusOr<std::unique_ptr<ObjectSource>> NewFileSource(FileSystem& fs, cons
 
 struct ByteRange {
   uint64_t offset = 0;
-  // Bytes wanted from `offset`; nullopt = to the end. A range running past
-  // the end is cut at the end; one starting at or past the end (of a
-  // non-empty object) is OutOfRange.
+  // Bytes wanted from `offset`; nullopt = to the end; 0 is InvalidArgument.
+  // A range running past the end is cut at the end; one starting at or past
+  // the end is OutOfRange (except the whole-object range {0, nullopt}).
   std::optional<uint64_t> length;
 };
 

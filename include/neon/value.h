@@ -115,6 +115,8 @@ class Value {
   bool is_record() const { return !is_image(); }
   // REQUIRES: is_image().
   const std::string& image() const { return std::get<std::string>(v_); }
+  // Moves the page out, leaving an empty image. REQUIRES: is_image().
+  std::string ReleaseImage() { return std::move(std::get<std::string>(v_)); }
   // REQUIRES: is_record().
   const Record& record() const { return std::get<Record>(v_); }
 

@@ -160,38 +160,41 @@ absl::StatusOr<std::string> EngineRedoManager::Apply(const Key& key, Lsn lsn,
   return page;
 }
 
-absl::StatusOr<std::string> Reconstruct(const Key& key, Lsn lsn,
-                                        const std::vector<LayerValue>& versions,
+absl::StatusOr<std::string> Reconstruct(const Key& key, Lsn lsn, std::vector<LayerValue>& versions,
                                         RedoManager* postgres_redo) {
   if (versions.empty()) return absl::NotFoundError(StrCat("key ", key.ToString(), " not found"));
-  // Delta layers hold serialized Values; image layers hold raw pages.
-  if (versions.size() == 1 && versions[0].raw_image) return versions[0].data;  // one copy, to the caller
-  std::vector<Value> values;
-  values.reserve(versions.size());
-  for (const LayerValue& v : versions) {
-    if (v.raw_image) {
-      values.push_back(Value::Image(v.data));
-      continue;
-    }
-    NEON_ASSIGN_OR_RETURN(Value val, Value::Deserialize(v.data));
-    values.push_back(std::move(val));
-  }
-  const Value& oldest = values.back();
-  if (!oldest.will_init()) {
-    return absl::NotFoundError(StrCat("key ", key.ToString(), " at ", lsn.ToString(),
-                                      ": no base image or initializing record below ",
-                                      versions.back().lsn.ToString()));
-  }
+  // Delta layers hold serialized Values; image layers hold raw pages. Only
+  // the oldest version can be an image (an image ends the collection).
   std::optional<std::string> page;
-  size_t i = values.size();
-  if (oldest.is_image()) {
-    page = oldest.image();
+  size_t i = versions.size();
+  std::vector<Value> values(i, Value::Image(std::string()));
+  if (versions.back().raw_image) {
+    page = std::move(versions.back().data);
     i--;
+  }
+  for (size_t j = 0; j < i; j++) {
+    NEON_ASSIGN_OR_RETURN(values[j], Value::Deserialize(versions[j].data));
+  }
+  if (!page) {
+    Value& oldest = values[i - 1];
+    if (!oldest.will_init()) {
+      return absl::NotFoundError(StrCat("key ", key.ToString(), " at ", lsn.ToString(),
+                                        ": no base image or initializing record below ",
+                                        versions.back().lsn.ToString()));
+    }
+    if (oldest.is_image()) {
+      page = oldest.ReleaseImage();
+      i--;
+    }
   }
   // Apply the rest oldest first: engine records here, runs of Postgres
   // records through the Postgres redo manager.
   while (i > 0) {
     size_t run_end = i;
+    if (values[i - 1].is_image()) {
+      return absl::DataLossError(StrCat("key ", key.ToString(), ": image above the base at ",
+                                        versions[i - 1].lsn.ToString()));
+    }
     bool pg = std::holds_alternative<PostgresRecord>(values[i - 1].record());
     std::vector<RedoRecord> run;
     while (i > 0 && !values[i - 1].is_image() &&

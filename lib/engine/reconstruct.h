@@ -27,8 +27,8 @@ absl::Status ApplyEngineRecord(const Key& key, Lsn lsn, const Record& record, st
 // one is an image or a will_init record; if not, the page has no base and
 // reconstruction fails with NotFound (no base image). `postgres_redo` may be
 // null (then Postgres records fail with FailedPrecondition).
-absl::StatusOr<std::string> Reconstruct(const Key& key, Lsn lsn,
-                                        const std::vector<LayerValue>& versions,
+// The contents of `versions` are consumed (moved from).
+absl::StatusOr<std::string> Reconstruct(const Key& key, Lsn lsn, std::vector<LayerValue>& versions,
                                         RedoManager* postgres_redo);
 
 // Built-in redo as a RedoManager (engine records only).

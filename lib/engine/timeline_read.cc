@@ -36,7 +36,11 @@ absl::StatusOr<std::string> TimelineImpl::GetValueAt(const Key& key, Lsn lsn) {
     tl = tl->ancestor_.get();
   }
   NEON_ASSIGN_OR_RETURN(std::string page, Reconstruct(key, lsn, versions, deps_.postgres_redo));
-  deps_.cache->InsertPage(cache_uid_, key, lsn, std::make_shared<const std::string>(page));
+  // A page that was a stored image is already cached (as its file blocks or
+  // decompressed blob); only pages that took redo are worth materializing.
+  if (versions.size() > 1 || !versions[0].raw_image) {
+    deps_.cache->InsertPage(cache_uid_, key, lsn, std::make_shared<const std::string>(page));
+  }
   return page;
 }
 

@@ -10,6 +10,9 @@
 // therefore sees the old object or the new one, and a crash leaves at most a
 // temp file behind (removed by no one; harmless to listings).
 //
+// Keys: besides ValidateObjectKey's rules, no trailing '/' and no component
+// starting with ".neon-tmp-" (InvalidArgument).
+//
 // Costs: Head and whole-object Get compute the MD5 ETag by reading the file;
 // ranged Get and List leave `etag` empty. List walks the directory tree under
 // the prefix on every page. Deleting a key leaves its (possibly empty)

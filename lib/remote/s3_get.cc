@@ -8,6 +8,9 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "base/status_macros.h"
 #include "base/str_cat.h"
@@ -35,6 +38,107 @@ bool ParseUint(const std::string& v, uint64_t* out) {
   return *end == '\0';
 }
 
+// The state of one download across its attempts.
+class Download {
+ public:
+  Download(std::string_view key, const ByteRange& range, const ObjectSink& sink)
+      : what_(StrCat("get '", key, "'")), range_(range), sink_(sink) {
+    info_.key = std::string(key);
+  }
+
+  const ObjectInfo& info() const { return info_; }
+  bool sink_failed() const { return sink_failed_; }
+  // Whether every wanted byte reached the sink.
+  bool Complete() const { return have_info_ && range_.offset + delivered_ >= WantEnd(info_.size_bytes); }
+
+  // Headers of the next attempt: a range from the first byte not yet
+  // delivered, pinned to the first response's ETag.
+  std::vector<std::pair<std::string, std::string>> NextHeaders() {
+    start_ = range_.offset + delivered_;
+    ranged_ = start_ > 0 || range_.length.has_value();
+    remaining_ = 0;
+    enough_ = false;
+    std::vector<std::pair<std::string, std::string>> headers;
+    if (ranged_) {
+      std::string last = range_.length ? StrCat(range_.offset + *range_.length - 1) : std::string();
+      headers.emplace_back("range", StrCat("bytes=", start_, "-", last));
+    }
+    if (!info_.etag.empty()) headers.emplace_back("if-match", info_.etag);
+    return headers;
+  }
+
+  absl::Status OnHeaders(const HttpResponse& r) {
+    uint64_t first = 0, last = 0, total = 0;
+    if (r.status == 206) {
+      if (!ParseContentRange(r.Header("content-range"), &first, &last, &total) || first != start_) {
+        return absl::InternalError(StrCat(what_, ": Content-Range '", r.Header("content-range"),
+                                          "' does not match bytes=", start_, "-"));
+      }
+    } else if (start_ != 0 || !ParseUint(r.Header("content-length"), &total)) {
+      return absl::InternalError(StrCat(what_, ": server ignored the Range header (HTTP ", r.status, ")"));
+    }
+    if (have_info_ && (total != info_.size_bytes || r.Header("etag") != info_.etag)) {
+      return absl::FailedPreconditionError(StrCat(what_, ": object changed while downloading"));
+    }
+    info_.size_bytes = total;
+    info_.etag = r.Header("etag");
+    have_info_ = true;
+    remaining_ = WantEnd(total) - start_;
+    return absl::OkStatus();
+  }
+
+  absl::Status OnBody(std::string_view chunk) {
+    if (remaining_ == 0) {
+      enough_ = true;  // the server sent more than asked
+      return absl::CancelledError("enough bytes");  // stops the transfer
+    }
+    chunk = chunk.substr(0, std::min<uint64_t>(chunk.size(), remaining_));
+    absl::Status s = sink_(chunk);
+    if (!s.ok()) {
+      sink_failed_ = true;
+      return s;
+    }
+    delivered_ += chunk.size();
+    remaining_ -= chunk.size();
+    return absl::OkStatus();
+  }
+
+  // The outcome of an attempt: OK when the download is complete.
+  absl::Status Finish(const absl::StatusOr<HttpResponse>& r) {
+    if (enough_) return absl::OkStatus();
+    absl::Status s = r.ok() ? S3StatusFromHttp(r->status, r->body, what_) : Annotate(r.status(), what_);
+    if (!s.ok()) return s;
+    if (!have_info_) {
+      // No body bytes (an empty object): the info comes from the headers.
+      if (ranged_ || !ParseUint(r->Header("content-length"), &info_.size_bytes)) {
+        return absl::InternalError(StrCat(what_, ": empty response without the object's size"));
+      }
+      info_.etag = r->Header("etag");
+      have_info_ = true;
+    }
+    if (Complete()) return absl::OkStatus();
+    return absl::UnavailableError(StrCat(what_, ": response ended early"));  // resumed by a retry
+  }
+
+ private:
+  uint64_t WantEnd(uint64_t total) const {
+    return range_.length ? std::min(total, range_.offset + *range_.length) : total;
+  }
+
+  const std::string what_;
+  const ByteRange range_;
+  const ObjectSink& sink_;
+  ObjectInfo info_;
+  bool have_info_ = false;
+  uint64_t delivered_ = 0;  // bytes given to the sink, over all attempts
+  bool sink_failed_ = false;
+  // The current attempt.
+  uint64_t start_ = 0;
+  bool ranged_ = false;
+  uint64_t remaining_ = 0;
+  bool enough_ = false;
+};
+
 }  // namespace
 
 absl::StatusOr<ObjectInfo> S3ObjectStore::Get(std::string_view key, const ByteRange& range,
@@ -43,81 +147,17 @@ absl::StatusOr<ObjectInfo> S3ObjectStore::Get(std::string_view key, const ByteRa
   if (range.length.has_value() && *range.length == 0) {
     return absl::InvalidArgumentError(StrCat("get '", key, "': empty byte range"));
   }
-  const std::string what = StrCat("get '", key, "'");
-  ObjectInfo info{std::string(key), 0, ""};
-  bool have_info = false;
-  uint64_t delivered = 0;  // bytes given to the sink, over all attempts
-  bool sink_failed = false;
+  Download download(key, range, sink);
   Retrier retrier = NewRetrier();
   while (true) {
-    uint64_t end = 0;  // exclusive end of the wanted bytes, once the size is known
-    if (have_info) {
-      end = range.length ? std::min(info.size_bytes, range.offset + *range.length) : info.size_bytes;
-      if (range.offset + delivered >= end) return info;  // all delivered before the failure
-    }
-    const uint64_t start = range.offset + delivered;
-    const bool ranged = start > 0 || range.length.has_value();
-    uint64_t remaining = 0;  // bytes this attempt may still deliver
-    bool enough = false;     // the server sent more than asked; the rest was dropped
     Call call{"GET", std::string(key)};
-    if (ranged) {
-      std::string last = range.length ? StrCat(range.offset + *range.length - 1) : std::string();
-      call.headers.emplace_back("range", StrCat("bytes=", start, "-", last));
-    }
-    if (!info.etag.empty()) call.headers.emplace_back("if-match", info.etag);
-    call.on_headers = [&](const HttpResponse& r) -> absl::Status {
-      uint64_t first = 0, last = 0, total = 0;
-      if (r.status == 206) {
-        if (!ParseContentRange(r.Header("content-range"), &first, &last, &total) || first != start) {
-          return absl::InternalError(
-              StrCat(what, ": Content-Range '", r.Header("content-range"), "' does not match bytes=", start, "-"));
-        }
-      } else if (start == 0 && ParseUint(r.Header("content-length"), &total)) {
-        last = total - 1;  // the whole object (a range the server ignored, or none)
-      } else {
-        return absl::InternalError(StrCat(what, ": server ignored the Range header (HTTP ", r.status, ")"));
-      }
-      if (have_info && (total != info.size_bytes || r.Header("etag") != info.etag)) {
-        return absl::FailedPreconditionError(StrCat(what, ": object changed while downloading"));
-      }
-      info.size_bytes = total;
-      info.etag = r.Header("etag");
-      have_info = true;
-      uint64_t want_end = range.length ? std::min(total, range.offset + *range.length) : total;
-      remaining = want_end - start;
-      return absl::OkStatus();
-    };
-    call.on_body = [&](std::string_view chunk) {
-      if (remaining == 0) {
-        enough = true;
-        return absl::CancelledError("enough bytes");  // stops the transfer
-      }
-      chunk = chunk.substr(0, std::min<uint64_t>(chunk.size(), remaining));
-      absl::Status s = sink(chunk);
-      if (!s.ok()) {
-        sink_failed = true;
-        return s;
-      }
-      delivered += chunk.size();
-      remaining -= chunk.size();
-      return absl::OkStatus();
-    };
-    auto r = SendOnce(call);
-    if (enough) return info;
-    absl::Status s = r.ok() ? S3StatusFromHttp(r->status, r->body, what) : Annotate(r.status(), what);
-    if (s.ok() && !have_info) {
-      // No body bytes (an empty object): the info comes from the headers.
-      if (ranged || !ParseUint(r->Header("content-length"), &info.size_bytes)) {
-        return absl::InternalError(StrCat(what, ": empty response without the object's size"));
-      }
-      info.etag = r->Header("etag");
-    }
-    if (s.ok()) {
-      uint64_t want_end = range.length ? std::min(info.size_bytes, range.offset + *range.length) : info.size_bytes;
-      if (range.offset + delivered >= want_end) return info;
-      s = absl::UnavailableError(StrCat(what, ": response ended early"));  // resumed below
-    }
-    if (sink_failed || !retrier.ShouldRetry(s)) return s;
+    call.headers = download.NextHeaders();
+    call.on_headers = [&](const HttpResponse& r) { return download.OnHeaders(r); };
+    call.on_body = [&](std::string_view chunk) { return download.OnBody(chunk); };
+    absl::Status s = download.Finish(SendOnce(call));
+    if (s.ok()) return download.info();
+    if (download.Complete()) return download.info();  // every byte arrived before the failure
+    if (download.sink_failed() || !retrier.ShouldRetry(s)) return s;
   }
 }
 

@@ -2,7 +2,11 @@
 
 #include "remote/peer_util.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
@@ -182,6 +186,100 @@ void S3rver::Stop() {
     }
   }
   dir_.reset();
+}
+
+FlakyProxy::FlakyProxy(int upstream_port, int cut_connections, uint64_t cut_after_bytes)
+    : upstream_port_(upstream_port), cut_connections_(cut_connections), cut_after_bytes_(cut_after_bytes) {}
+
+FlakyProxy::~FlakyProxy() {
+  stop_ = true;
+  if (listen_fd_ >= 0) shutdown(listen_fd_, SHUT_RDWR);
+  if (acceptor_.joinable()) acceptor_.join();
+  if (listen_fd_ >= 0) close(listen_fd_);
+  while (active_.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+}
+
+absl::Status FlakyProxy::Start() {
+  listen_fd_ = socket(AF_INET, SOCK_STREAM, 0);
+  if (listen_fd_ < 0) return absl::InternalError("socket failed");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof(addr);
+  if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || listen(listen_fd_, 16) != 0 ||
+      getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    return absl::InternalError("bind/listen failed");
+  }
+  port_ = ntohs(addr.sin_port);
+  acceptor_ = std::thread([this] { AcceptLoop(); });
+  return absl::OkStatus();
+}
+
+void FlakyProxy::AcceptLoop() {
+  while (!stop_) {
+    int client = accept(listen_fd_, nullptr, nullptr);
+    if (client < 0) {
+      if (stop_) return;
+      continue;
+    }
+    int n = connections_.fetch_add(1);
+    active_.fetch_add(1);
+    std::thread([this, client, n] {
+      Relay(client, n < cut_connections_);
+      active_.fetch_sub(1);
+    }).detach();
+  }
+}
+
+void FlakyProxy::Relay(int client, bool cut) {
+  int server = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(upstream_port_));
+  if (server < 0 || connect(server, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    if (server >= 0) close(server);
+    close(client);
+    return;
+  }
+  uint64_t passed = 0;
+  char buf[16384];
+  pollfd fds[2] = {{client, POLLIN, 0}, {server, POLLIN, 0}};
+  while (!stop_) {
+    if (poll(fds, 2, 100) < 0) break;
+    bool closed = false;
+    for (int i = 0; i < 2 && !closed; ++i) {
+      if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      size_t want = sizeof(buf);
+      if (cut) want = static_cast<size_t>(std::min<uint64_t>(want, cut_after_bytes_ - passed));
+      ssize_t n = want == 0 ? 0 : read(fds[i].fd, buf, want);
+      if (n <= 0) {
+        closed = true;
+        break;
+      }
+      int to = fds[1 - i].fd;
+      for (ssize_t off = 0; off < n;) {
+        ssize_t w = write(to, buf + off, n - off);
+        if (w <= 0) {
+          closed = true;
+          break;
+        }
+        off += w;
+      }
+      passed += static_cast<uint64_t>(n);
+    }
+    if (cut && passed >= cut_after_bytes_) {
+      cuts_.fetch_add(1);
+      break;
+    }
+    if (closed) break;
+  }
+  // An abortive close (RST), as a dropped connection looks to the client.
+  linger lg{1, 0};
+  setsockopt(client, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+  close(client);
+  close(server);
 }
 
 absl::StatusOr<S3rver*> S3rver::Shared() {

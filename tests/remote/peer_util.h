@@ -13,6 +13,7 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -67,6 +68,37 @@ class S3rver {
   pid_t pid_ = -1;
   int port_ = 0;
   std::unique_ptr<TempDir> dir_;
+};
+
+// A TCP relay on a loopback port in front of another server that breaks
+// connections: each of the first `cut_connections` connections is closed
+// (both sides) once `cut_after_bytes` bytes have passed through it in either
+// direction. Later connections relay untouched. Threads: one acceptor and
+// one per connection (test code only).
+class FlakyProxy {
+ public:
+  FlakyProxy(int upstream_port, int cut_connections, uint64_t cut_after_bytes);
+  ~FlakyProxy();
+  absl::Status Start();
+  int port() const { return port_; }
+  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  int connections() const { return connections_.load(); }
+  int cuts() const { return cuts_.load(); }
+
+ private:
+  void AcceptLoop();
+  void Relay(int client, bool cut);
+
+  const int upstream_port_;
+  const int cut_connections_;
+  const uint64_t cut_after_bytes_;
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> connections_{0};
+  std::atomic<int> cuts_{0};
+  std::atomic<int> active_{0};
+  std::thread acceptor_;
 };
 
 // A clock on real wall time (S3 servers refuse skewed request dates) whose
