@@ -43,6 +43,10 @@ class WritableFile {
   virtual absl::Status Close() = 0;
   // Bytes appended so far (including bytes present when the file was opened).
   virtual uint64_t Size() const = 0;
+  // Reserves disk space for the file to grow to `size_bytes` without changing
+  // its size (POSIX: fallocate with FALLOC_FL_KEEP_SIZE), so later appends
+  // and syncs need not allocate blocks. A no-op where unsupported.
+  virtual absl::Status Preallocate(uint64_t size_bytes) { return absl::OkStatus(); }
 };
 
 class RandomAccessFile {

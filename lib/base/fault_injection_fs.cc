@@ -25,6 +25,7 @@ class FaultWritableFile final : public WritableFile {
   }
   absl::Status Close() override { return base_->Close(); }
   uint64_t Size() const override { return base_->Size(); }
+  absl::Status Preallocate(uint64_t size_bytes) override { return base_->Preallocate(size_bytes); }
 
  private:
   FaultInjectionFileSystem* fs_;

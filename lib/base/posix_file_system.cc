@@ -4,6 +4,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -69,6 +70,15 @@ class PosixWritableFile final : public WritableFile {
     return absl::OkStatus();
   }
   uint64_t Size() const override { return size_; }
+  absl::Status Preallocate(uint64_t size_bytes) override {
+    if (size_bytes <= size_) return absl::OkStatus();
+    if (::fallocate(fd_, FALLOC_FL_KEEP_SIZE, 0, off_t(size_bytes)) != 0) {
+      // Not every file system supports it; space is then allocated on write.
+      if (errno == EOPNOTSUPP || errno == ENOSYS) return absl::OkStatus();
+      return PosixError("fallocate", path_, errno);
+    }
+    return absl::OkStatus();
+  }
 
  private:
   std::string path_;

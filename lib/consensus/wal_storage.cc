@@ -140,6 +140,8 @@ absl::Status WalStorage::OpenSegmentAt(uint64_t segno, uint64_t offset) {
                                       offset));
   }
   NEON_CHECK(cur_->Size() == offset);
+  // Pre-size the segment's disk space (its length stays the end of WAL).
+  NEON_RETURN_IF_ERROR(cur_->Preallocate(seg_size_));
   cur_segno_ = segno;
   return absl::OkStatus();
 }

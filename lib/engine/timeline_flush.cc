@@ -17,6 +17,11 @@ namespace neon {
 
 absl::StatusOr<MaintenanceResult> TimelineImpl::Flush() {
   absl::MutexLock flush_lock(&flush_mu_);
+  // Checked under flush_mu_, like Compact and Gc under maint_mu_: Shutdown()
+  // sets shutdown_ and then waits for flush_mu_, so no flush starts after it
+  // returns (a background flush task that read shutdown_ just before would
+  // otherwise go on to use the catalog after the engine was shut down).
+  if (shutdown_.load()) return absl::CancelledError("timeline is shutting down");
   MaintenanceResult result;
   {
     absl::MutexLock l(&mu_);

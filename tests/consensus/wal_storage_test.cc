@@ -2,6 +2,9 @@
 
 #include "consensus/wal_storage.h"
 
+#include <sys/stat.h>
+
+#include <cstdlib>
 #include <random>
 
 #include "base/fault_injection_fs.h"
@@ -215,6 +218,41 @@ TEST_F(WalStorageTest, MissingWalBelowCommitIsDataLoss) {
   ASSERT_TRUE(fs_->DeleteFile("/wal/" + WalSegmentName(12, kSeg)).ok());
   auto w2 = WalStorage::Open(fs_.get(), "/wal", kSeg, kStart, Lsn(12 * kSeg + 10));
   EXPECT_EQ(w2.status().code(), absl::StatusCode::kDataLoss);
+}
+
+}  // namespace
+}  // namespace neon::consensus
+
+namespace neon::consensus {
+namespace {
+
+// On a real file system the current segment's disk space is reserved up
+// front (pre-sized) while its length stays the end of WAL.
+TEST(WalStoragePosixTest, CurrentSegmentIsPreSized) {
+  char tmpl[] = "/tmp/neon_wal_presize.XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  std::string dir = tmpl;
+  auto fs = NewPosixFileSystem();
+  constexpr uint64_t kSegment = 16ull << 20;
+  const Lsn start(3 * kSegment + 40);
+  {
+    auto w = WalStorage::Open(fs.get(), dir, kSegment, start, start);
+    ASSERT_TRUE(w.ok()) << w.status();
+    ASSERT_TRUE((*w)->Write(start, std::string(5000, 'w')).ok());
+    ASSERT_TRUE((*w)->Flush().ok());
+  }
+  std::string partial = dir + "/" + WalSegmentName(3, kSegment) + ".partial";
+  struct stat st;
+  ASSERT_EQ(::stat(partial.c_str(), &st), 0);
+  EXPECT_EQ(uint64_t(st.st_size), 40u + 5000u);  // the length is the end of WAL
+  // Reserved blocks cover the whole segment (where the file system supports
+  // fallocate; ext4, xfs and tmpfs do).
+  EXPECT_GE(uint64_t(st.st_blocks) * 512, kSegment);
+  auto reopened = WalStorage::Open(fs.get(), dir, kSegment, start, start);
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  EXPECT_EQ((*reopened)->flush_lsn(), start.Plus(5000));
+  reopened->reset();
+  ASSERT_TRUE(DeleteRecursively(*fs, dir).ok());
 }
 
 }  // namespace

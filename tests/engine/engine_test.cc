@@ -271,6 +271,22 @@ TEST_F(EngineTest, BackgroundWorkRunsOnTheExecutor) {
   EXPECT_EQ(tl->Info().disk_consistent_lsn, Lsn(300 * 0x10));
 }
 
+// After Shutdown no flush, compaction or GC starts: a background task that
+// checked for shutdown just before it began must not go on to write layers
+// and commit to the catalog of a shut-down (or deleted) tenant.
+TEST_F(EngineTest, NoMaintenanceStartsAfterShutdown) {
+  auto tl = NewTimeline();
+  Write(*tl, 1, Lsn(0x10), TestImage("a"));
+  const TimelineInfo before = tl->Info();
+  engine_->Shutdown();
+  EXPECT_TRUE(absl::IsCancelled(tl->Flush().status()));
+  EXPECT_TRUE(absl::IsCancelled(tl->Compact(true).status()));
+  EXPECT_TRUE(absl::IsCancelled(tl->Gc(std::nullopt).status()));
+  const TimelineInfo after = tl->Info();
+  EXPECT_EQ(after.disk_consistent_lsn, before.disk_consistent_lsn);
+  EXPECT_EQ(after.num_historic_layers, 0u);
+}
+
 }  // namespace
 }  // namespace neon::testing
 
