@@ -8,6 +8,7 @@ PACKAGES=(
   libabsl-dev libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   librocksdb-dev libcurl4-openssl-dev libpq-dev libssl-dev libzstd-dev liblz4-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  postgresql-15 postgresql-client-15
 )
 
 missing=()
