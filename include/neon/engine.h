@@ -54,6 +54,10 @@ struct TimelineInfo {
   uint64_t num_l0_layers = 0;
   uint64_t num_historic_layers = 0;  // on-disk layers, L0 included
   uint64_t historic_layer_bytes = 0;
+  uint64_t resident_layer_bytes = 0;  // of those, in local files
+  // disk_consistent_lsn of the last index_part.json uploaded (0/0 without
+  // remote storage): data up to here survives the loss of this node.
+  Lsn remote_consistent_lsn;
 };
 
 // GetPage@LSN request LSNs (Neon's page_service semantics).
@@ -137,6 +141,9 @@ class Tenant {
   virtual ~Tenant() = default;
   virtual const TenantShardId& id() const = 0;
   virtual TenantConfig config() const = 0;
+  // The attachment generation (None for a tenant created without remote
+  // storage). Every object this node writes for the tenant carries it.
+  virtual Generation generation() const = 0;
 
   // A new empty root timeline. AlreadyExists if the id is taken.
   virtual absl::StatusOr<std::shared_ptr<Timeline>> CreateTimeline(const TimelineId& id,
@@ -166,6 +173,18 @@ class Engine {
 
   virtual absl::StatusOr<std::shared_ptr<Tenant>> CreateTenant(const TenantShardId& id,
                                                                const TenantConfig& config) = 0;
+  // Attaches a tenant with `generation` (issued by the storage controller).
+  // With remote storage, the tenant's timelines are loaded from object
+  // storage (index_part.json, generation-aware: doc/format/index_part.md);
+  // local files are only a cache, missing layers are downloaded on demand,
+  // and local state the index does not list is dropped. An attached tenant
+  // with an older generation is re-attached; FailedPrecondition for a
+  // generation older than the current one. Without remote storage this is
+  // CreateTenant with a generation. CreateTenant on an engine with remote
+  // storage is AttachTenant with generation 1.
+  virtual absl::StatusOr<std::shared_ptr<Tenant>> AttachTenant(const TenantShardId& id,
+                                                               const TenantConfig& config,
+                                                               Generation generation) = 0;
   virtual absl::StatusOr<std::shared_ptr<Tenant>> GetTenant(const TenantShardId& id) = 0;
   virtual std::vector<TenantShardId> ListTenants() = 0;
   virtual absl::Status DeleteTenant(const TenantShardId& id) = 0;
@@ -173,6 +192,10 @@ class Engine {
   // Runs due background work (rolls by checkpoint_timeout, flush, compaction,
   // GC) for every timeline, synchronously.
   virtual absl::Status Tick() = 0;
+  // Runs every queued upload (layers, then indexes) and the deletion queue
+  // on the calling thread until both are empty; returns the first error
+  // (the failed work stays queued). OK without remote storage.
+  virtual absl::Status FlushRemote() = 0;
   // Stops background work and waits for running work. Further calls fail
   // with Cancelled. Called by the destructor.
   virtual void Shutdown() = 0;
@@ -181,6 +204,16 @@ class Engine {
     uint64_t hits = 0, misses = 0, bytes = 0, capacity_bytes = 0;
   };
   virtual CacheStats GetCacheStats() const = 0;
+
+  struct RemoteStats {
+    uint64_t resident_layer_bytes = 0;  // local layer files tracked for eviction
+    uint64_t downloads = 0;             // on-demand layer downloads
+    uint64_t evictions = 0;
+    uint64_t deletions_done = 0;        // object keys deleted by the deletion queue
+    uint64_t deletions_refused = 0;     // dropped: generation no longer current
+    uint64_t deletion_lists_pending = 0;
+  };
+  virtual RemoteStats GetRemoteStats() const = 0;
 };
 
 }  // namespace neon

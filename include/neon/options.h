@@ -9,6 +9,7 @@
 #define NEON_INCLUDE_NEON_OPTIONS_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -18,10 +19,15 @@
 #include "neon/clock.h"
 #include "neon/executor.h"
 #include "neon/file_system.h"
+#include "neon/remote_storage.h"
 
 namespace neon {
 
 class RedoManager;
+struct TenantShardId;
+
+// Makes the RedoManager of one tenant shard (see neon/postgres_redo.h).
+using PostgresRedoFactory = std::function<std::shared_ptr<RedoManager>(const TenantShardId&)>;
 
 inline constexpr int64_t kMicrosPerSecond = 1'000'000;
 
@@ -74,6 +80,9 @@ struct EngineOptions {
   // Applies Postgres WAL records. Null: only engine records can be redone and
   // reading a page that needs a Postgres record fails with FailedPrecondition.
   std::shared_ptr<RedoManager> postgres_redo;
+  // Per-tenant alternative (one walredo process per tenant): when set, each
+  // tenant calls it once at creation and uses its manager instead.
+  PostgresRedoFactory postgres_redo_factory;
 
   // Bytes of the page cache shared by all tenants (file blocks and
   // materialized pages).
@@ -86,6 +95,8 @@ struct EngineOptions {
   LayerCompression layer_compression = LayerCompression::kZstd;
   // Create the work directory if missing.
   bool create_if_missing = true;
+  // Object storage (the durable truth when set; see neon/remote_storage.h).
+  RemoteStorageOptions remote;
 };
 
 }  // namespace neon

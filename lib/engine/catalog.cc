@@ -17,6 +17,7 @@ namespace {
 constexpr uint8_t kTimelineMetaVersion = 1;
 
 std::string TenantKey(const TenantShardId& t) { return StrCat("T", t.ToString()); }
+std::string GenerationKey(const TenantShardId& t) { return StrCat("G", t.ToString()); }
 std::string TimelinePrefix(const TenantShardId& t) { return StrCat("L", t.ToString(), "/"); }
 std::string TimelineKey(const TenantShardId& t, const TimelineId& tl) {
   return StrCat(TimelinePrefix(t), tl.ToString());
@@ -89,8 +90,17 @@ void CatalogBatch::PutTenant(const TenantShardId& t, const TenantConfig& config)
   (void)rep_->Put(TenantKey(t), config.Serialize());
 }
 
+void CatalogBatch::PutTenantGeneration(const TenantShardId& t, Generation g) {
+  if (g.is_none()) {
+    (void)rep_->Delete(GenerationKey(t));
+  } else {
+    (void)rep_->Put(GenerationKey(t), g.Suffix().substr(1));
+  }
+}
+
 void CatalogBatch::DeleteTenant(const TenantShardId& t) {
   (void)rep_->Delete(TenantKey(t));
+  (void)rep_->Delete(GenerationKey(t));
   for (const std::string& p : {TimelinePrefix(t), LayerPrefix(t)}) {
     (void)rep_->DeleteRange(ToSlice(p), ToSlice(PrefixEnd(p)));
   }
@@ -190,6 +200,16 @@ absl::StatusOr<std::vector<TimelineMeta>> Catalog::ListTimelines(const TenantSha
     out.push_back(std::move(m));
   }
   return out;
+}
+
+absl::StatusOr<Generation> Catalog::GetTenantGeneration(const TenantShardId& t) {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), GenerationKey(t), &value);
+  if (s.IsNotFound()) return Generation::None();
+  NEON_RETURN_IF_ERROR(FromRocks(s, "get generation"));
+  auto g = Generation::Parse(value);
+  if (!g.ok()) return absl::DataLossError(StrCat("catalog: bad generation of tenant ", t.ToString()));
+  return *g;
 }
 
 absl::StatusOr<std::vector<LayerRecord>> Catalog::ListLayers(const TenantShardId& t,

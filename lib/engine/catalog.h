@@ -9,6 +9,7 @@
 // and are removed when the engine opens.
 //
 // Keys:  T<tenant_shard>                    -> TenantConfig text
+//        G<tenant_shard>                    -> attachment generation (8 hex; absent = none)
 //        L<tenant_shard>/<timeline>         -> TimelineMeta (versioned binary)
 //        Y<tenant_shard>/<timeline>/<layer> -> file size (u64 BE)
 //
@@ -61,6 +62,7 @@ class CatalogBatch {
   ~CatalogBatch();
   void PutTenant(const TenantShardId& t, const TenantConfig& config);
   void DeleteTenant(const TenantShardId& t);  // with all its timelines and layers
+  void PutTenantGeneration(const TenantShardId& t, Generation g);
   void PutTimeline(const TenantShardId& t, const TimelineMeta& meta);
   void DeleteTimeline(const TenantShardId& t, const TimelineId& tl);  // with its layers
   void AddLayer(const TenantShardId& t, const TimelineId& tl, const LayerRecord& layer);
@@ -82,6 +84,8 @@ class Catalog {
 
   absl::StatusOr<std::vector<std::pair<TenantShardId, TenantConfig>>> ListTenants();
   absl::StatusOr<std::vector<TimelineMeta>> ListTimelines(const TenantShardId& t);
+  // None for tenants without a recorded generation.
+  absl::StatusOr<Generation> GetTenantGeneration(const TenantShardId& t);
   absl::StatusOr<std::vector<LayerRecord>> ListLayers(const TenantShardId& t, const TimelineId& tl);
 
  private:

@@ -37,7 +37,9 @@ class MergingIterator {
     std::unique_ptr<MergingIterator> p(new MergingIterator());
     MergingIterator& m = *p;
     for (const auto& l : layers) {
-      auto it = l->reader->NewIterator();
+      NEON_ASSIGN_OR_RETURN(auto reader, l->Reader());
+      m.readers_.push_back(reader);
+      auto it = reader->NewIterator();
       NEON_RETURN_IF_ERROR(it->SeekToFirst());
       m.iters_.push_back(std::move(it));
     }
@@ -68,6 +70,7 @@ class MergingIterator {
   };
   MergingIterator() : heap_(Greater{this}) {}
 
+  std::vector<std::shared_ptr<LayerReader>> readers_;  // kept open for the iterators
   std::vector<std::unique_ptr<LayerIterator>> iters_;
   std::priority_queue<size_t, std::vector<size_t>, Greater> heap_;
 
@@ -95,13 +98,18 @@ absl::Status TimelineImpl::ReplaceLayers(const std::vector<HistoricLayerPtr>& ad
   CatalogBatch batch;
   for (const auto& h : add) batch.AddLayer(tenant_, id_, LayerRecord{h->file_name, h->file_size});
   for (const auto& h : remove) batch.RemoveLayer(tenant_, id_, h->file_name);
-  NEON_RETURN_IF_ERROR(deps_.catalog->Commit(batch));
   {
-    absl::MutexLock l(&mu_);
-    layers_ = layers_->WithChanges(add, remove, layers_->in_memory());
+    // In commit order with metadata commits, like CommitMeta.
+    absl::MutexLock m(&meta_mu_);
+    NEON_RETURN_IF_ERROR(deps_.catalog->Commit(batch));
+    {
+      absl::MutexLock l(&mu_);
+      layers_ = layers_->WithChanges(add, remove, layers_->in_memory());
+    }
+    NEON_RETURN_IF_ERROR(ScheduleRemote(add, remove, std::nullopt));
   }
   // Readers holding an older map keep their files open; unlinking is safe.
-  for (const auto& h : remove) NEON_RETURN_IF_ERROR(deps_.fs->DeleteFile(LayerPath(h->file_name)));
+  for (const auto& h : remove) NEON_RETURN_IF_ERROR(h->handle->RemoveLocal());
   if (!remove.empty()) NEON_RETURN_IF_ERROR(deps_.fs->SyncDir(dir_));
   return absl::OkStatus();
 }
@@ -119,7 +127,8 @@ absl::Status TimelineImpl::CompactL0(bool force, MaintenanceResult* result) {
     if (!inputs.empty() && l->desc.lsn_range.start != inputs.back()->desc.lsn_range.end) break;
     inputs.push_back(l);
     bytes += l->file_size;
-    entries += l->reader->num_entries();
+    NEON_ASSIGN_OR_RETURN(auto reader, l->Reader());
+    entries += reader->num_entries();
     if (bytes >= limit) break;
   }
   const LsnRange lsn_range{inputs.front()->desc.lsn_range.start, inputs.back()->desc.lsn_range.end};
@@ -183,7 +192,8 @@ absl::StatusOr<std::vector<Key>> TimelineImpl::CollectKeyspace(Lsn lsn) {
     }
     for (const auto& h : map->historic()) {
       if (h->desc.lsn_range.start > read) continue;
-      auto it = h->reader->NewIterator();
+      NEON_ASSIGN_OR_RETURN(auto reader, h->Reader());
+      auto it = reader->NewIterator();
       NEON_RETURN_IF_ERROR(it->SeekToFirst());
       while (it->Valid()) {
         keys.insert(it->key());

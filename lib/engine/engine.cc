@@ -4,6 +4,7 @@
 // directory:
 //   <root>/catalog/                          RocksDB catalog
 //   <root>/tenants/<tenant_shard>/timelines/<timeline>/<layer files>
+//   <root>/deletion/                         deletion queue (with remote storage)
 
 #include <map>
 
@@ -12,8 +13,11 @@
 #include "base/str_cat.h"
 #include "engine/catalog.h"
 #include "engine/page_cache.h"
+#include "engine/layer_handle.h"
 #include "engine/tenant.h"
 #include "neon/engine.h"
+#include "remote/deletion_queue.h"
+#include "remote/index_part.h"
 
 namespace neon {
 namespace {
@@ -33,7 +37,10 @@ Compression ToCompression(LayerCompression c) {
 class EngineImpl final : public Engine {
  public:
   EngineImpl(EngineOptions options, std::string root)
-      : options_(std::move(options)), root_(std::move(root)), cache_(options_.page_cache_bytes) {}
+      : options_(std::move(options)),
+        root_(std::move(root)),
+        cache_(options_.page_cache_bytes),
+        residence_(options_.remote.local_layer_budget_bytes) {}
   ~EngineImpl() override { Shutdown(); }
 
   absl::Status Init() {
@@ -52,16 +59,16 @@ class EngineImpl final : public Engine {
     deps_.cache = &cache_;
     deps_.catalog = catalog_.get();
     deps_.postgres_redo = options_.postgres_redo.get();
+    deps_.postgres_redo_factory = options_.postgres_redo_factory;
     deps_.wait_lsn_timeout_us = options_.wait_lsn_timeout_us;
     deps_.writer_options.compression = ToCompression(options_.layer_compression);
+    NEON_RETURN_IF_ERROR(InitRemote());
 
     NEON_ASSIGN_OR_RETURN(auto tenants, catalog_->ListTenants());
     absl::MutexLock l(&mu_);
     for (auto& [id, config] : tenants) {
-      auto t = std::make_shared<TenantImpl>(deps_, id, config, TenantDir(id));
-      NEON_ASSIGN_OR_RETURN(auto metas, catalog_->ListTimelines(id));
-      NEON_RETURN_IF_ERROR(Annotate(t->Load(std::move(metas)), StrCat("loading tenant ", id.ToString())));
-      tenants_[id] = t;
+      NEON_ASSIGN_OR_RETURN(Generation g, catalog_->GetTenantGeneration(id));
+      NEON_ASSIGN_OR_RETURN(tenants_[id], LoadTenant(id, config, g));
     }
     // Tenant directories the catalog does not list are leftovers.
     NEON_ASSIGN_OR_RETURN(auto dirs, fs.GetChildren(TenantsDir()));
@@ -79,6 +86,7 @@ class EngineImpl final : public Engine {
     absl::MutexLock l(&mu_);
     NEON_RETURN_IF_ERROR(CheckOpen());
     if (tenants_.count(id)) return absl::AlreadyExistsError(StrCat("tenant ", id.ToString(), " already exists"));
+    if (deps_.remote_store != nullptr) return AttachLocked(id, config, Generation::Of(1));
     std::string dir = TenantDir(id);
     NEON_RETURN_IF_ERROR(options_.fs->CreateDirs(JoinPath(dir, "timelines")));
     NEON_RETURN_IF_ERROR(options_.fs->SyncDir(TenantsDir()));
@@ -88,6 +96,25 @@ class EngineImpl final : public Engine {
     auto t = std::make_shared<TenantImpl>(deps_, id, config, dir);
     tenants_[id] = t;
     return std::shared_ptr<Tenant>(t);
+  }
+
+  absl::StatusOr<std::shared_ptr<Tenant>> AttachTenant(const TenantShardId& id, const TenantConfig& config,
+                                                       Generation generation) override {
+    NEON_RETURN_IF_ERROR(TenantConfig::Parse(config.Serialize()).status());  // validates
+    absl::MutexLock l(&mu_);
+    NEON_RETURN_IF_ERROR(CheckOpen());
+    auto it = tenants_.find(id);
+    if (it != tenants_.end()) {
+      Generation current = it->second->generation();
+      if (generation == current) return std::shared_ptr<Tenant>(it->second);
+      if (generation < current) {
+        return absl::FailedPreconditionError(StrCat("tenant ", id.ToString(), " is attached with generation",
+                                                    current.Suffix(), ", newer than", generation.Suffix()));
+      }
+      it->second->Shutdown();  // re-attach: local files stay as a cache
+      tenants_.erase(it);
+    }
+    return AttachLocked(id, config, generation);
   }
 
   absl::StatusOr<std::shared_ptr<Tenant>> GetTenant(const TenantShardId& id) override {
@@ -109,12 +136,15 @@ class EngineImpl final : public Engine {
     auto it = tenants_.find(id);
     if (it == tenants_.end()) return absl::NotFoundError(StrCat("tenant ", id.ToString(), " not found"));
     it->second->Shutdown();
+    const bool remote = deps_.remote_store != nullptr && !it->second->generation().is_none();
     CatalogBatch batch;
     batch.DeleteTenant(id);
     NEON_RETURN_IF_ERROR(catalog_->Commit(batch));
     tenants_.erase(it);
     NEON_RETURN_IF_ERROR(DeleteRecursively(*options_.fs, TenantDir(id)));
-    return options_.fs->SyncDir(TenantsDir());
+    NEON_RETURN_IF_ERROR(options_.fs->SyncDir(TenantsDir()));
+    if (!remote) return absl::OkStatus();
+    return DeleteRemotePrefix(*deps_.remote_store, StrCat("tenants/", id.ToString(), "/"));
   }
 
   absl::Status Tick() override {
@@ -126,9 +156,36 @@ class EngineImpl final : public Engine {
     }
     absl::Status first;
     for (const auto& t : tenants) {
-      for (const auto& tl : t->Timelines()) first.Update(tl->Tick());
+      for (const auto& tl : t->Timelines()) {
+        first.Update(tl->Tick());
+        if (tl->remote() != nullptr) tl->remote()->Retry();  // failed uploads run again
+      }
     }
+    first.Update(residence_.EnforceBudget());
     return first;
+  }
+
+  absl::Status FlushRemote() override {
+    absl::Status first;
+    for (const auto& tl : AllTimelines()) {
+      if (tl->remote() != nullptr) first.Update(tl->remote()->Drain());
+    }
+    if (deletions_ != nullptr) first.Update(deletions_->Drain());
+    return first;
+  }
+
+  RemoteStats GetRemoteStats() const override {
+    RemoteStats r;
+    r.resident_layer_bytes = residence_.resident_bytes();
+    r.downloads = residence_.downloads();
+    r.evictions = residence_.evictions();
+    if (deletions_ != nullptr) {
+      DeletionQueue::Stats d = deletions_->stats();
+      r.deletions_done = d.keys_deleted;
+      r.deletions_refused = d.keys_refused;
+      r.deletion_lists_pending = d.lists_pending;
+    }
+    return r;
   }
 
   void Shutdown() override {
@@ -140,6 +197,7 @@ class EngineImpl final : public Engine {
       tenants = tenants_;
     }
     for (const auto& [id, t] : tenants) t->Shutdown();
+    if (deletions_ != nullptr) deletions_->Shutdown();
     options_.executor.reset();  // joins an owned thread pool
   }
 
@@ -153,12 +211,71 @@ class EngineImpl final : public Engine {
     if (shut_down_) return absl::CancelledError("engine is shut down");
     return absl::OkStatus();
   }
+  absl::Status InitRemote() {
+    const RemoteStorageOptions& r = options_.remote;
+    if (r.store == nullptr) return absl::OkStatus();
+    if (r.max_inflight_uploads < 1) return absl::InvalidArgumentError("max_inflight_uploads must be >= 1");
+    Executor* executor = options_.background_work ? options_.executor.get() : nullptr;
+    NEON_ASSIGN_OR_RETURN(deletions_, DeletionQueue::Open(options_.fs, JoinPath(root_, "deletion"), r.store,
+                                                          r.validate_generations, executor));
+    deps_.remote_store = r.store;
+    deps_.deletions = deletions_;
+    deps_.residence = &residence_;
+    deps_.remote_executor = executor;
+    deps_.max_inflight_uploads = r.max_inflight_uploads;
+    return absl::OkStatus();
+  }
+
+  // A tenant from the catalog, or (remote storage and a generation) from
+  // object storage.
+  absl::StatusOr<std::shared_ptr<TenantImpl>> LoadTenant(const TenantShardId& id, const TenantConfig& config,
+                                                         Generation g) {
+    auto t = std::make_shared<TenantImpl>(deps_, id, config, TenantDir(id), g);
+    absl::Status s;
+    if (deps_.remote_store != nullptr && !g.is_none()) {
+      s = t->LoadFromRemote();
+    } else {
+      NEON_ASSIGN_OR_RETURN(auto metas, catalog_->ListTimelines(id));
+      s = t->Load(std::move(metas));
+    }
+    NEON_RETURN_IF_ERROR(Annotate(s, StrCat("loading tenant ", id.ToString())));
+    return t;
+  }
+
+  absl::StatusOr<std::shared_ptr<Tenant>> AttachLocked(const TenantShardId& id, const TenantConfig& config,
+                                                       Generation generation) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    NEON_RETURN_IF_ERROR(options_.fs->CreateDirs(JoinPath(TenantDir(id), "timelines")));
+    NEON_RETURN_IF_ERROR(options_.fs->SyncDir(TenantsDir()));
+    CatalogBatch batch;
+    batch.PutTenant(id, config);
+    batch.PutTenantGeneration(id, generation);
+    NEON_RETURN_IF_ERROR(catalog_->Commit(batch));
+    NEON_ASSIGN_OR_RETURN(auto t, LoadTenant(id, config, generation));
+    tenants_[id] = t;
+    return std::shared_ptr<Tenant>(t);
+  }
+
+  std::vector<std::shared_ptr<TimelineImpl>> AllTimelines() {
+    std::vector<std::shared_ptr<TenantImpl>> tenants;
+    {
+      absl::MutexLock l(&mu_);
+      for (const auto& [id, t] : tenants_) tenants.push_back(t);
+    }
+    std::vector<std::shared_ptr<TimelineImpl>> out;
+    for (const auto& t : tenants) {
+      for (auto& tl : t->Timelines()) out.push_back(std::move(tl));
+    }
+    return out;
+  }
+
   std::string TenantsDir() const { return JoinPath(root_, "tenants"); }
   std::string TenantDir(const TenantShardId& id) const { return JoinPath(TenantsDir(), id.ToString()); }
 
   EngineOptions options_;
   const std::string root_;
   PageCache cache_;
+  ResidentLayers residence_;
+  std::shared_ptr<DeletionQueue> deletions_;
   std::unique_ptr<Catalog> catalog_;
   TimelineDeps deps_;
   mutable absl::Mutex mu_;

@@ -56,13 +56,15 @@ absl::StatusOr<CollectResult> LayerMap::Collect(const Key& key, Lsn lsn_end,
     if (image != nullptr &&
         (delta == nullptr || image->desc.image_lsn().Next() >= delta->desc.lsn_range.end ||
          image->desc.image_lsn().Next() >= lsn_end)) {
-      NEON_ASSIGN_OR_RETURN(bool found, image->reader->Get(key, image->desc.lsn_range, out));
+      NEON_ASSIGN_OR_RETURN(auto reader, image->Reader());
+      NEON_ASSIGN_OR_RETURN(bool found, reader->Get(key, image->desc.lsn_range, out));
       if (found) out->back().raw_image = true;
       return found ? CollectResult::kComplete : CollectResult::kAbsent;
     }
     Lsn floor = delta->desc.lsn_range.start;
     if (image != nullptr && image->desc.image_lsn().Next() > floor) floor = image->desc.image_lsn().Next();
-    NEON_ASSIGN_OR_RETURN(bool done, delta->reader->Get(key, LsnRange{floor, lsn_end}, out));
+    NEON_ASSIGN_OR_RETURN(auto reader, delta->Reader());
+    NEON_ASSIGN_OR_RETURN(bool done, reader->Get(key, LsnRange{floor, lsn_end}, out));
     if (done) return CollectResult::kComplete;
     NEON_CHECK(floor < lsn_end);
     lsn_end = floor;

@@ -23,6 +23,7 @@
 
 #include "engine/in_memory_layer.h"
 #include "engine/layer_file.h"
+#include "engine/layer_handle.h"
 
 namespace neon {
 
@@ -30,7 +31,10 @@ struct HistoricLayer {
   LayerDesc desc;
   std::string file_name;
   uint64_t file_size = 0;
-  std::shared_ptr<LayerReader> reader;
+  // Resident or only in object storage (downloaded on first use).
+  std::shared_ptr<LayerHandle> handle;
+
+  absl::StatusOr<std::shared_ptr<LayerReader>> Reader() const { return handle->Reader(); }
 };
 using HistoricLayerPtr = std::shared_ptr<const HistoricLayer>;
 

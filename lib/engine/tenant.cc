@@ -6,14 +6,26 @@
 #include "base/check.h"
 #include "base/status_macros.h"
 #include "base/str_cat.h"
+#include "remote/index_part.h"
 
 namespace neon {
+namespace {
 
-TenantImpl::TenantImpl(TimelineDeps deps, TenantShardId id, TenantConfig config, std::string dir)
-    : deps_(deps),
+TimelineDeps WithTenantRedo(TimelineDeps deps, RedoManager* redo) {
+  if (redo != nullptr) deps.postgres_redo = redo;
+  return deps;
+}
+
+}  // namespace
+
+TenantImpl::TenantImpl(TimelineDeps deps, TenantShardId id, TenantConfig config, std::string dir,
+                       Generation generation)
+    : redo_(deps.postgres_redo_factory ? deps.postgres_redo_factory(id) : nullptr),
+      deps_(WithTenantRedo(deps, redo_.get())),
       id_(id),
       config_(std::make_shared<const TenantConfig>(std::move(config))),
-      dir_(std::move(dir)) {}
+      dir_(std::move(dir)),
+      generation_(generation) {}
 
 std::string TenantImpl::TimelineDir(const TimelineId& id) const {
   return JoinPath(JoinPath(dir_, "timelines"), id.ToString());
@@ -21,8 +33,15 @@ std::string TenantImpl::TimelineDir(const TimelineId& id) const {
 
 absl::StatusOr<std::shared_ptr<TimelineImpl>> TenantImpl::Register(
     const TimelineMeta& meta, std::shared_ptr<TimelineImpl> ancestor,
-    const std::vector<LayerRecord>& layers) {
-  auto tl = std::make_shared<TimelineImpl>(deps_, id_, config_, meta, ancestor, TimelineDir(meta.id));
+    const std::vector<LayerRecord>& layers, IndexPart uploaded) {
+  std::shared_ptr<RemoteTimelineClient> remote;
+  if (remote_enabled()) {
+    RemoteTimelineClientOptions o{id_, meta.id, generation_, deps_.max_inflight_uploads};
+    remote = RemoteTimelineClient::Create(deps_.remote_store, deps_.fs, deps_.remote_executor,
+                                          deps_.deletions, o, std::move(uploaded));
+  }
+  auto tl = std::make_shared<TimelineImpl>(deps_, id_, config_, meta, ancestor, TimelineDir(meta.id),
+                                           std::move(remote));
   NEON_RETURN_IF_ERROR(tl->LoadLayers(layers));
   if (ancestor) ancestor->AddChildBranchPoint(meta.ancestor_lsn);
   timelines_[meta.id] = tl;
@@ -31,6 +50,45 @@ absl::StatusOr<std::shared_ptr<TimelineImpl>> TenantImpl::Register(
 
 absl::Status TenantImpl::Load(std::vector<TimelineMeta> metas) {
   absl::MutexLock l(&mu_);
+  std::map<TimelineId, std::vector<LayerRecord>> layers;
+  for (const TimelineMeta& m : metas) {
+    NEON_ASSIGN_OR_RETURN(layers[m.id], deps_.catalog->ListLayers(id_, m.id));
+  }
+  return LoadTimelines(std::move(metas), std::move(layers), {});
+}
+
+absl::Status TenantImpl::LoadFromRemote() {
+  NEON_CHECK(remote_enabled());
+  ObjectStore& store = *deps_.remote_store;
+  NEON_ASSIGN_OR_RETURN(std::vector<TimelineId> ids, ListRemoteTimelines(store, id_));
+  std::vector<TimelineMeta> metas;
+  std::map<TimelineId, std::vector<LayerRecord>> layers;
+  std::map<TimelineId, IndexPart> indexes;
+  for (const TimelineId& tid : ids) {
+    auto d = DownloadIndexPart(store, id_, tid, generation_);
+    if (absl::IsNotFound(d.status())) continue;  // no index of ours or older: not a timeline for us
+    NEON_RETURN_IF_ERROR(d.status());
+    if (!d->index.deleted_at.empty()) continue;
+    metas.push_back(FromIndexMetadata(tid, d->index.metadata));
+    for (const auto& [name, m] : d->index.layer_metadata) layers[tid].push_back(LayerRecord{name, m.file_size});
+    indexes[tid] = std::move(d->index);
+  }
+  // The catalog is a cache of object storage: replace this tenant's part.
+  NEON_ASSIGN_OR_RETURN(auto local, deps_.catalog->ListTimelines(id_));
+  CatalogBatch batch;
+  for (const TimelineMeta& m : local) batch.DeleteTimeline(id_, m.id);
+  for (const TimelineMeta& m : metas) {
+    batch.PutTimeline(id_, m);
+    for (const LayerRecord& r : layers[m.id]) batch.AddLayer(id_, m.id, r);
+  }
+  NEON_RETURN_IF_ERROR(deps_.catalog->Commit(batch));
+  absl::MutexLock l(&mu_);
+  return LoadTimelines(std::move(metas), std::move(layers), std::move(indexes));
+}
+
+absl::Status TenantImpl::LoadTimelines(std::vector<TimelineMeta> metas,
+                                       std::map<TimelineId, std::vector<LayerRecord>> layers,
+                                       std::map<TimelineId, IndexPart> indexes) {
   // Place ancestors before their children.
   while (!metas.empty()) {
     size_t before = metas.size();
@@ -44,8 +102,7 @@ absl::Status TenantImpl::Load(std::vector<TimelineMeta> metas) {
         }
         ancestor = a->second;
       }
-      NEON_ASSIGN_OR_RETURN(auto layers, deps_.catalog->ListLayers(id_, it->id));
-      NEON_RETURN_IF_ERROR(Register(*it, ancestor, layers).status());
+      NEON_RETURN_IF_ERROR(Register(*it, ancestor, layers[it->id], std::move(indexes[it->id])).status());
       it = metas.erase(it);
     }
     if (metas.size() == before) {
@@ -53,7 +110,7 @@ absl::Status TenantImpl::Load(std::vector<TimelineMeta> metas) {
                                         metas.front().id.ToString(), " has a missing ancestor"));
     }
   }
-  // Timeline directories the catalog does not list are leftovers.
+  // Timeline directories not listed are leftovers.
   std::string tl_root = JoinPath(dir_, "timelines");
   NEON_RETURN_IF_ERROR(deps_.fs->CreateDirs(tl_root));
   NEON_ASSIGN_OR_RETURN(auto children, deps_.fs->GetChildren(tl_root));
@@ -63,6 +120,13 @@ absl::Status TenantImpl::Load(std::vector<TimelineMeta> metas) {
     NEON_RETURN_IF_ERROR(DeleteRecursively(*deps_.fs, JoinPath(tl_root, c)));
   }
   return absl::OkStatus();
+}
+
+void TenantImpl::UploadInitialIndex(const std::shared_ptr<TimelineImpl>& tl, const TimelineMeta& meta) {
+  if (tl->remote() == nullptr) return;
+  // A failure leaves the upload queued (retried by later work); until it
+  // succeeds the timeline exists only on this node.
+  if (tl->remote()->ScheduleUpdate({}, {}, ToIndexMetadata(meta)).ok()) (void)tl->remote()->Drain();
 }
 
 absl::StatusOr<std::shared_ptr<Timeline>> TenantImpl::CreateTimeline(const TimelineId& id,
@@ -79,6 +143,7 @@ absl::StatusOr<std::shared_ptr<Timeline>> TenantImpl::CreateTimeline(const Timel
   batch.PutTimeline(id_, meta);
   NEON_RETURN_IF_ERROR(deps_.catalog->Commit(batch));
   NEON_ASSIGN_OR_RETURN(auto tl, Register(meta, nullptr, {}));
+  UploadInitialIndex(tl, meta);
   return std::shared_ptr<Timeline>(tl);
 }
 
@@ -131,7 +196,9 @@ absl::StatusOr<std::shared_ptr<Timeline>> TenantImpl::CreateBranch(const Timelin
     CatalogBatch batch;
     batch.PutTimeline(id_, meta);
     NEON_RETURN_IF_ERROR(deps_.catalog->Commit(batch));
-    return Register(meta, ancestor, {}).status();
+    NEON_ASSIGN_OR_RETURN(auto tl, Register(meta, ancestor, {}));
+    UploadInitialIndex(tl, meta);
+    return absl::OkStatus();
   }();
   ancestor->RemoveChildBranchPoint(lsn);  // Register added the durable one
   if (!s.ok()) return s;

@@ -13,7 +13,8 @@ namespace neon {
 
 TimelineImpl::TimelineImpl(TimelineDeps deps, TenantShardId tenant,
                            std::shared_ptr<const TenantConfig> config, TimelineMeta meta,
-                           std::shared_ptr<TimelineImpl> ancestor, std::string dir)
+                           std::shared_ptr<TimelineImpl> ancestor, std::string dir,
+                           std::shared_ptr<RemoteTimelineClient> remote)
     : deps_(deps),
       tenant_(tenant),
       id_(meta.id),
@@ -23,7 +24,9 @@ TimelineImpl::TimelineImpl(TimelineDeps deps, TenantShardId tenant,
       initdb_lsn_(meta.initdb_lsn),
       pg_version_(meta.pg_version),
       dir_(std::move(dir)),
-      cache_uid_(PageCache::NewTimelineUid()) {
+      cache_uid_(PageCache::NewTimelineUid()),
+      remote_(std::move(remote)),
+      handle_ctx_{deps.fs, deps.cache, deps.residence, remote_ ? deps.remote_store : nullptr, remote_} {
   NEON_CHECK(meta.ancestor.has_value() == (ancestor_ != nullptr));
   last_record_lsn_.store(meta.disk_consistent_lsn.value());
   prev_record_lsn_ = meta.prev_record_lsn;
@@ -41,28 +44,59 @@ std::string TimelineImpl::TempPath(const std::string& name) {
   return JoinPath(dir_, StrCat(name, ".", temp_seq_.fetch_add(1), ".___temp"));
 }
 
+IndexMetadata ToIndexMetadata(const TimelineMeta& meta) {
+  IndexMetadata m;
+  m.disk_consistent_lsn = meta.disk_consistent_lsn;
+  m.prev_record_lsn = meta.prev_record_lsn;
+  m.ancestor_timeline = meta.ancestor;
+  m.ancestor_lsn = meta.ancestor_lsn;
+  m.latest_gc_cutoff_lsn = meta.gc_cutoff;
+  m.initdb_lsn = meta.initdb_lsn;
+  m.pg_version = meta.pg_version;
+  return m;
+}
+
+TimelineMeta FromIndexMetadata(const TimelineId& id, const IndexMetadata& m) {
+  TimelineMeta meta;
+  meta.id = id;
+  meta.ancestor = m.ancestor_timeline;
+  meta.ancestor_lsn = m.ancestor_lsn;
+  meta.disk_consistent_lsn = m.disk_consistent_lsn;
+  meta.prev_record_lsn = m.prev_record_lsn;
+  meta.gc_cutoff = m.latest_gc_cutoff_lsn;
+  meta.initdb_lsn = m.initdb_lsn;
+  meta.pg_version = m.pg_version;
+  return meta;
+}
+
 absl::Status TimelineImpl::LoadLayers(const std::vector<LayerRecord>& records) {
   absl::flat_hash_set<std::string> listed;
   std::vector<HistoricLayerPtr> historic;
   for (const LayerRecord& r : records) {
     std::string path = LayerPath(r.file_name);
+    auto h = std::make_shared<HistoricLayer>();
+    h->file_name = r.file_name;
+    h->file_size = r.file_size;
     auto size = deps_.fs->GetFileSize(path);
-    if (!size.ok()) {
+    if (size.ok() && *size == r.file_size) {
+      NEON_ASSIGN_OR_RETURN(auto reader, LayerReader::Open(deps_.fs, path, deps_.cache));
+      h->desc = reader->desc();
+      h->handle = LayerHandle::Resident(handle_ctx_, r.file_name, path, r.file_size, std::move(reader));
+      listed.insert(r.file_name);
+    } else if (remote_ != nullptr) {
+      // Not here (or not whole): object storage has it.
+      NEON_ASSIGN_OR_RETURN(h->desc, LayerDesc::ParseFileName(r.file_name));
+      h->desc.tenant = tenant_;
+      h->desc.timeline = id_;
+      h->handle = LayerHandle::Remote(handle_ctx_, r.file_name, path, r.file_size);
+    } else if (!size.ok()) {
       return absl::DataLossError(StrCat("timeline ", id_.ToString(), ": layer ", r.file_name,
                                         " listed in the catalog is missing: ", size.status().message()));
-    }
-    if (*size != r.file_size) {
+    } else {
       return absl::DataLossError(StrCat("layer ", path, " has ", *size, " bytes, catalog says ",
                                         r.file_size));
     }
-    NEON_ASSIGN_OR_RETURN(auto reader, LayerReader::Open(deps_.fs, path, deps_.cache));
-    auto h = std::make_shared<HistoricLayer>();
-    h->desc = reader->desc();
-    h->file_name = r.file_name;
-    h->file_size = r.file_size;
-    h->reader = std::move(reader);
     historic.push_back(std::move(h));
-    listed.insert(r.file_name);
   }
   // Anything else in the directory is a leftover of an interrupted write:
   // temp files, ephemeral files, layers written but never committed.
@@ -102,15 +136,37 @@ TimelineMeta TimelineImpl::Meta() const {
 
 absl::Status TimelineImpl::CommitMeta(CatalogBatch& batch,
                                       const std::function<void(TimelineMeta&)>& mutate,
-                                      const std::function<void()>& apply) {
+                                      const std::function<void()>& apply,
+                                      const std::vector<HistoricLayerPtr>& upload) {
   absl::MutexLock m(&meta_mu_);
   TimelineMeta meta = Meta();
   mutate(meta);
   batch.PutTimeline(tenant_, meta);
   NEON_RETURN_IF_ERROR(deps_.catalog->Commit(batch));
-  absl::MutexLock l(&mu_);
-  apply();
-  return absl::OkStatus();
+  {
+    absl::MutexLock l(&mu_);
+    apply();
+  }
+  return ScheduleRemote(upload, {}, meta);
+}
+
+absl::Status TimelineImpl::ScheduleRemote(const std::vector<HistoricLayerPtr>& add,
+                                          const std::vector<HistoricLayerPtr>& remove,
+                                          const std::optional<TimelineMeta>& meta) {
+  if (remote_ == nullptr) return absl::OkStatus();
+  std::vector<LocalLayer> adds;
+  for (const auto& h : add) adds.push_back(LocalLayer{h->file_name, LayerPath(h->file_name), h->file_size});
+  std::vector<std::string> removes;
+  for (const auto& h : remove) removes.push_back(h->file_name);
+  std::optional<IndexMetadata> index_meta;
+  if (meta) index_meta = ToIndexMetadata(*meta);
+  absl::Status s = remote_->ScheduleUpdate(adds, removes, index_meta);
+  if (!s.ok() && !absl::IsCancelled(s)) {
+    // The local state moved on without its upload: a later index must not
+    // describe it, so stop here.
+    SetBroken(Annotate(s, "scheduling an upload"));
+  }
+  return s;
 }
 
 TimelineInfo TimelineImpl::Info() const {
@@ -130,6 +186,10 @@ TimelineInfo TimelineImpl::Info() const {
   info.num_l0_layers = map->num_l0();
   info.num_historic_layers = map->historic().size();
   info.historic_layer_bytes = map->historic_bytes();
+  for (const auto& h : map->historic()) {
+    if (h->handle->resident()) info.resident_layer_bytes += h->file_size;
+  }
+  if (remote_) info.remote_consistent_lsn = remote_->remote_consistent_lsn();
   return info;
 }
 
@@ -259,6 +319,7 @@ void TimelineImpl::Shutdown() {
   }
   absl::MutexLock f(&flush_mu_);
   absl::MutexLock m(&maint_mu_);
+  if (remote_) remote_->Shutdown();
 }
 
 absl::Status TimelineImpl::Delete() {
@@ -277,7 +338,11 @@ absl::Status TimelineImpl::Delete() {
     layers_ = std::make_shared<const LayerMap>();
   }
   NEON_RETURN_IF_ERROR(DeleteRecursively(*deps_.fs, dir_));
-  return deps_.fs->SyncDir(DirName(dir_));
+  NEON_RETURN_IF_ERROR(deps_.fs->SyncDir(DirName(dir_)));
+  if (remote_ == nullptr) return absl::OkStatus();
+  // Neon's immediate path (no generation check): index objects first, so no
+  // attacher finds an index whose layers are gone.
+  return DeleteRemoteTimeline(*deps_.remote_store, tenant_, id_);
 }
 
 absl::StatusOr<HistoricLayerPtr> TimelineImpl::PublishLayerFile(const std::string& tmp_path,
@@ -293,7 +358,10 @@ absl::StatusOr<HistoricLayerPtr> TimelineImpl::PublishLayerFile(const std::strin
   }
   NEON_RETURN_IF_ERROR(deps_.fs->RenameFile(tmp_path, path));
   NEON_RETURN_IF_ERROR(deps_.fs->SyncDir(dir_));
-  NEON_ASSIGN_OR_RETURN(h->reader, LayerReader::Open(deps_.fs, path, deps_.cache));
+  NEON_ASSIGN_OR_RETURN(auto reader, LayerReader::Open(deps_.fs, path, deps_.cache));
+  h->handle = LayerHandle::Resident(handle_ctx_, h->file_name, path, h->file_size, std::move(reader));
+  // Best effort: make room by evicting uploaded layers (this one is not yet).
+  if (deps_.residence != nullptr) (void)deps_.residence->EnforceBudget();
   return HistoricLayerPtr(std::move(h));
 }
 

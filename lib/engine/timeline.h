@@ -35,6 +35,8 @@
 #include "engine/page_cache.h"
 #include "neon/engine.h"
 #include "neon/redo.h"
+#include "remote/deletion_queue.h"
+#include "remote/remote_timeline_client.h"
 
 namespace neon {
 
@@ -46,17 +48,32 @@ struct TimelineDeps {
   PageCache* cache = nullptr;
   Catalog* catalog = nullptr;
   RedoManager* postgres_redo = nullptr;
+  // Per-tenant redo managers (EngineOptions); the tenant sets postgres_redo.
+  PostgresRedoFactory postgres_redo_factory;
   int64_t wait_lsn_timeout_us = 0;
   LayerWriterOptions writer_options;
+  // Remote storage (all null without it).
+  std::shared_ptr<ObjectStore> remote_store;
+  std::shared_ptr<DeletionQueue> deletions;
+  ResidentLayers* residence = nullptr;
+  Executor* remote_executor = nullptr;  // null: uploads run in Engine::FlushRemote only
+  int max_inflight_uploads = 4;
 };
+
+// The index_part metadata of a timeline's catalog metadata, and back.
+IndexMetadata ToIndexMetadata(const TimelineMeta& meta);
+TimelineMeta FromIndexMetadata(const TimelineId& id, const IndexMetadata& m);
 
 class TimelineImpl final : public Timeline, public std::enable_shared_from_this<TimelineImpl> {
  public:
   TimelineImpl(TimelineDeps deps, TenantShardId tenant, std::shared_ptr<const TenantConfig> config,
-               TimelineMeta meta, std::shared_ptr<TimelineImpl> ancestor, std::string dir);
+               TimelineMeta meta, std::shared_ptr<TimelineImpl> ancestor, std::string dir,
+               std::shared_ptr<RemoteTimelineClient> remote);
   ~TimelineImpl() override;
 
-  // Opens the layer files the catalog lists (at engine open).
+  // Opens the layer files the catalog (or the remote index) lists. With
+  // remote storage, a layer whose local file is missing or has the wrong size
+  // is remote-only (downloaded on first use); without, that is DataLoss.
   absl::Status LoadLayers(const std::vector<LayerRecord>& layers);
 
   // ---- Timeline ----
@@ -93,6 +110,8 @@ class TimelineImpl final : public Timeline, public std::enable_shared_from_this<
   void Shutdown();
   // Marks deleted, waits for running work and removes files (catalog first).
   absl::Status Delete();
+  // The upload queue (null without remote storage or generation).
+  const std::shared_ptr<RemoteTimelineClient>& remote() const { return remote_; }
   // The value of `key` at exactly `lsn` (no clamping, no GC check).
   absl::StatusOr<std::string> GetValueAt(const Key& key, Lsn lsn);
   // Every key with a version at or below `lsn` here or in ancestors (sorted).
@@ -113,8 +132,16 @@ class TimelineImpl final : public Timeline, public std::enable_shared_from_this<
   // then runs `apply` (under mu_) to publish the change in memory. Holds
   // meta_mu_ throughout so metadata commits never interleave (a later commit
   // never carries an older GC cutoff or disk_consistent_lsn).
+  // `upload` (if given) then schedules the matching remote update, still in
+  // commit order; its failure breaks the timeline.
   absl::Status CommitMeta(CatalogBatch& batch, const std::function<void(TimelineMeta&)>& mutate,
-                          const std::function<void()>& apply);
+                          const std::function<void()>& apply,
+                          const std::vector<HistoricLayerPtr>& upload = {});
+  // Schedules uploads of `add`, the removal of `remove` and (if given) new
+  // metadata, ending with an index upload. No-op without remote storage.
+  absl::Status ScheduleRemote(const std::vector<HistoricLayerPtr>& add,
+                              const std::vector<HistoricLayerPtr>& remove,
+                              const std::optional<TimelineMeta>& meta);
   void ScheduleFlush();
   void ScheduleCompaction();
   absl::StatusOr<Lsn> EffectiveReadLsn(ReadLsn read);
@@ -147,6 +174,8 @@ class TimelineImpl final : public Timeline, public std::enable_shared_from_this<
   const uint32_t pg_version_;
   const std::string dir_;
   const uint64_t cache_uid_;
+  const std::shared_ptr<RemoteTimelineClient> remote_;
+  const LayerHandleContext handle_ctx_;
 
   std::atomic<uint64_t> last_record_lsn_{0};
   std::atomic<bool> shutdown_{false};

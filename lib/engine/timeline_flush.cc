@@ -109,7 +109,8 @@ absl::Status TimelineImpl::FlushOneFrozen(const std::shared_ptr<InMemoryLayer>& 
         persisted_prev_record_lsn_ = prev;
         result->layers_created++;
         result->bytes_written += h->file_size;
-      });
+      },
+      {h});
 }
 
 }  // namespace neon

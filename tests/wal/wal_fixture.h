@@ -12,7 +12,7 @@
 #include <string>
 
 #include "neon/types.h"
-#include "wal/pg_cluster_util.h"
+#include "wal/pg_cluster.h"
 
 namespace neon::testing {
 

@@ -14,7 +14,7 @@
 
 #include "base/str_cat.h"
 #include "neon/wal.h"
-#include "wal/pg_cluster_util.h"
+#include "wal/pg_cluster.h"
 #include "wal/wal_fixture.h"
 
 namespace neon {

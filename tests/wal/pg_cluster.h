@@ -6,8 +6,8 @@
 // root every server command runs as the unprivileged `postgres` account
 // (created by the package) through runuser.
 
-#ifndef NEON_TESTS_WAL_PG_CLUSTER_UTIL_H_
-#define NEON_TESTS_WAL_PG_CLUSTER_UTIL_H_
+#ifndef NEON_TESTS_WAL_PG_CLUSTER_H_
+#define NEON_TESTS_WAL_PG_CLUSTER_H_
 
 #include <memory>
 #include <string>
@@ -55,4 +55,4 @@ class PgCluster {
 
 }  // namespace neon::testing
 
-#endif  // NEON_TESTS_WAL_PG_CLUSTER_UTIL_H_
+#endif  // NEON_TESTS_WAL_PG_CLUSTER_H_

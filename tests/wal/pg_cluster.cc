@@ -1,6 +1,6 @@
 // Copyright neonstore authors. Licensed under the Apache License, Version 2.0.
 
-#include "wal/pg_cluster_util.h"
+#include "wal/pg_cluster.h"
 
 #include <pwd.h>
 #include <sys/stat.h>
