@@ -29,7 +29,8 @@ bool g_smoke = false;
 
 struct WalData {
   std::unique_ptr<testing::PgCluster> pg;
-  std::string bytes;  // from the first segment's start
+  Lsn start;          // a page boundary just before pgbench's first record
+  std::string bytes;  // [start, end)
   Lsn end;
 };
 
@@ -39,6 +40,12 @@ WalData& Data() {
     w->pg = ValueOrDie(testing::PgCluster::Start({"wal_level = replica", "wal_keep_size = '4GB'",
                                                   "max_wal_size = '4GB'", "autovacuum = off"}),
                        "start postgres");
+    // Start after initdb's WAL (its file-copy CREATE DATABASE would need the
+    // template's pages, which only an import provides).
+    const std::string lsn_text =
+        ValueOrDie(w->pg->Sql("SELECT pg_current_wal_insert_lsn()"), "current LSN");
+    const Lsn first = ValueOrDie(Lsn::Parse(lsn_text.substr(0, lsn_text.find('\n'))), "LSN");
+    w->start = Lsn(first.value() / kWalBlockSize * kWalBlockSize);
     const std::string scale = g_smoke ? "1" : "10";
     const std::string txns = g_smoke ? "200" : "20000";
     ValueOrDie(w->pg->RunAsServerUser("pgbench -i -q -s " + scale + " -U postgres postgres"),
@@ -47,7 +54,8 @@ WalData& Data() {
                "pgbench");
     CheckOk(w->pg->Stop("fast"), "stop postgres");
     auto fs = NewPosixFileSystem();
-    for (Lsn seg(16ull << 20);; seg = seg.Plus(kWalSegmentSize)) {
+    const Lsn first_seg(w->start.value() / kWalSegmentSize * kWalSegmentSize);
+    for (Lsn seg = first_seg;; seg = seg.Plus(kWalSegmentSize)) {
       const std::string path = w->pg->wal_dir() + "/" + WalSegmentFileName(1, seg);
       if (!fs->FileExists(path)) break;
       auto f = ValueOrDie(fs->NewRandomAccessFile(path), "open segment");
@@ -56,14 +64,15 @@ WalData& Data() {
       w->bytes.append(buf.data(), n);
     }
     // Keep only the valid WAL (up to the end of the last record).
-    WalStreamDecoder d(Lsn(16ull << 20));
+    w->bytes.erase(0, w->start.Minus(first_seg));
+    WalStreamDecoder d(w->start);
     d.Feed(w->bytes);
     while (true) {
       auto r = d.Poll();
       if (!r.ok() || !r->has_value()) break;
       w->end = (*r)->end_lsn;
     }
-    w->bytes.resize(w->end.value() - (16ull << 20));
+    w->bytes.resize(w->end.Minus(w->start));
     std::fprintf(stderr, "wal_bench: %.1f MiB of pgbench WAL\n", w->bytes.size() / 1048576.0);
     return w;
   }();
@@ -74,7 +83,7 @@ void BM_DecodeWal(benchmark::State& state) {
   const WalData& d = Data();
   uint64_t records = 0;
   for (auto _ : state) {
-    WalStreamDecoder dec(Lsn(16ull << 20));
+    WalStreamDecoder dec(d.start);
     dec.Feed(d.bytes);
     while (true) {
       auto r = dec.Poll();
@@ -92,7 +101,7 @@ BENCHMARK(BM_DecodeWal)->Unit(benchmark::kMillisecond)->UseRealTime();
 void BM_PgWaldumpStats(benchmark::State& state) {
   const WalData& d = Data();
   const std::string cmd = testing::PgBinDir() + "/pg_waldump --stats -p " + d.pg->wal_dir() +
-                          " -s 0/1000000 -e " + d.end.ToString() + " >/dev/null 2>&1";
+                          " -s " + d.start.ToString() + " -e " + d.end.ToString() + " >/dev/null 2>&1";
   for (auto _ : state) {
     if (std::system(cmd.c_str()) != 0) state.SkipWithError("pg_waldump failed");
   }
@@ -115,9 +124,8 @@ void BM_IngestWal(benchmark::State& state) {
         "tenant");
     auto tl = ValueOrDie(tenant->CreateTimeline(TimelineId::Generate(), 15), "timeline");
     // Start the timeline just below the WAL (as an import would).
-    CheckOk(tl->Put(Key::Checkpoint(), Lsn(16ull << 20), Value::Image(std::string(88, '\0'))),
-            "seed");
-    CheckOk(tl->FinishWrite(Lsn(16ull << 20)), "seed");
+    CheckOk(tl->Put(Key::Checkpoint(), d.start, Value::Image(std::string(88, '\0'))), "seed");
+    CheckOk(tl->FinishWrite(d.start), "seed");
     auto ing = ValueOrDie(WalIngester::Open(tl), "ingester");
     state.ResumeTiming();
     absl::Status s = ing->FeedWal(d.bytes);

@@ -34,6 +34,9 @@ class IngestFixture : public ::testing::Test {
   static std::string final_dir();  // the data directory after the clean shutdown
   static std::string wal_dir();    // the final cluster's pg_wal
   static Lsn end_lsn();            // end of the shutdown checkpoint record
+  // The access method of a relation file ("" if unknown: template0, or a
+  // relation dropped before the shutdown); db 0 for shared catalogs.
+  static std::string AccessMethod(uint32_t db, uint32_t relfilenode);
 
   // An engine in a fresh temporary directory with one tenant and timeline.
   void OpenEngine(std::shared_ptr<RedoManager> redo = nullptr);

@@ -4,6 +4,9 @@
 
 #include <stdlib.h>
 
+#include <map>
+#include <sstream>
+
 #include "base/str_cat.h"
 #include "neon/wal.h"
 
@@ -13,6 +16,39 @@ namespace {
 std::unique_ptr<PgCluster>* g_cluster = nullptr;
 std::string* g_error = nullptr;
 Lsn g_end;
+std::map<std::pair<uint32_t, uint32_t>, std::string>* g_ams = nullptr;
+
+// (db, relfilenode) -> access method, for every database that accepts
+// connections ("S" for sequences; relations of mapped catalogs included).
+absl::Status CollectAccessMethods(PgCluster& pg) {
+  auto dbs = pg.Sql("SELECT oid || ' ' || datname FROM pg_database WHERE datallowconn");
+  if (!dbs.ok()) return dbs.status();
+  std::istringstream in(*dbs);
+  std::string line;
+  while (std::getline(in, line)) {
+    const size_t sp = line.find(' ');
+    const uint32_t db = static_cast<uint32_t>(std::stoul(line.substr(0, sp)));
+    auto rows = pg.Sql(
+        "SELECT CASE WHEN c.reltablespace = 1664 THEN 0 ELSE 1 END || ' ' || "
+        "pg_relation_filenode(c.oid) || ' ' || "
+        "CASE WHEN c.relkind = 'S' THEN 'S' ELSE coalesce(a.amname, 'none') END "
+        "FROM pg_class c LEFT JOIN pg_am a ON a.oid = c.relam "
+        "WHERE pg_relation_filenode(c.oid) IS NOT NULL",
+        line.substr(sp + 1));
+    if (!rows.ok()) return rows.status();
+    std::istringstream r(*rows);
+    std::string row;
+    while (std::getline(r, row)) {
+      std::istringstream f(row);
+      int local;
+      uint32_t node;
+      std::string am;
+      f >> local >> node >> am;
+      (*g_ams)[{local ? db : 0, node}] = am;
+    }
+  }
+  return absl::OkStatus();
+}
 
 absl::Status BuildCluster() {
   if (!PgAvailable()) {
@@ -37,6 +73,7 @@ absl::Status BuildCluster() {
   r = pg.Sql("BEGIN; INSERT INTO t VALUES (900001, 'left prepared', 0); "
              "PREPARE TRANSACTION 'left_open';");
   if (!r.ok()) return r.status();
+  if (auto s = CollectAccessMethods(pg); !s.ok()) return s;
   if (auto s = pg.Stop("fast"); !s.ok()) return s;
   // The end of WAL: after the last record (the shutdown checkpoint).
   WalSegmentReader reader(NewPosixFileSystem(), pg.wal_dir(), Lsn(16ull << 20));
@@ -55,6 +92,7 @@ void IngestFixture::SetUpTestSuite() {
   if (g_cluster != nullptr) return;
   g_cluster = new std::unique_ptr<PgCluster>();
   g_error = new std::string();
+  g_ams = new std::map<std::pair<uint32_t, uint32_t>, std::string>();
   if (absl::Status s = BuildCluster(); !s.ok()) *g_error = s.ToString();
 }
 
@@ -71,6 +109,10 @@ std::string IngestFixture::base_dir() { return (*g_cluster)->dir() + "/base"; }
 std::string IngestFixture::final_dir() { return (*g_cluster)->data_dir(); }
 std::string IngestFixture::wal_dir() { return (*g_cluster)->wal_dir(); }
 Lsn IngestFixture::end_lsn() { return g_end; }
+std::string IngestFixture::AccessMethod(uint32_t db, uint32_t relfilenode) {
+  auto it = g_ams->find({db, relfilenode});
+  return it == g_ams->end() ? "" : it->second;
+}
 
 void IngestFixture::OpenEngine(std::shared_ptr<RedoManager> redo) {
   char tmpl[] = "/tmp/neon-ingest-XXXXXX";
