@@ -31,6 +31,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "neon/file_system.h"
@@ -79,7 +80,7 @@ struct WalRecord {
   uint8_t rmid = 0;
   uint32_t crc = 0;
   std::string bytes;
-  std::vector<WalBlockRef> blocks;  // in block id order
+  absl::InlinedVector<WalBlockRef, 2> blocks;  // in block id order
   uint32_t main_data_offset = 0;
   uint32_t main_data_len = 0;
   std::optional<uint16_t> origin;

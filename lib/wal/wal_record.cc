@@ -142,7 +142,6 @@ absl::Status DecodeHeaders(Lsn lsn, Cursor* c, WalRecord* r, uint32_t* main_len)
   const RelTag* last_rel = nullptr;
   int max_block_id = -1;
   uint64_t datatotal = 0;  // payload bytes announced so far
-  r->blocks.reserve(4);
   while (c->remaining() > datatotal) {
     uint8_t id = 0;
     c->U8(&id);

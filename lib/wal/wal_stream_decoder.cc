@@ -199,12 +199,18 @@ class WalStreamDecoder::Impl {
     if (tot_len < kXLogRecordHeaderSize || tot_len > kMaxWalRecordBytes) {
       return Fail(WalStop::kBadRecord, pos_, StrCat("invalid record length ", tot_len));
     }
-    in_record_ = true;
     rec_start_ = pos_;
     rec_total_ = tot_len;
+    *progress = true;
+    if (tot_len <= PageRemaining() && tot_len <= avail()) {
+      // The common case: the whole record is on this page and buffered.
+      rec_.assign(head(), tot_len);
+      Consume(tot_len);
+      return FinishRecord();
+    }
+    in_record_ = true;
     rec_.clear();
     rec_.reserve(std::min<uint32_t>(tot_len, 1u << 16));
-    *progress = true;
     return std::nullopt;
   }
 
