@@ -106,16 +106,23 @@ absl::StatusOr<std::string> WalRedoProcess::Request(std::string_view request, in
                                                     bool* retryable) {
   *retryable = false;
   uint64_t seq;
+  absl::Status written;
   {
     absl::MutexLock l(&in_mu_);
     seq = next_seq_++;
     if (dead()) return FailureFor(seq, retryable);
-    absl::Status s = WriteAll(request, deadline_us);
-    if (!s.ok()) {
-      Fail(seq, s);
+    // After a failed write the stream is out of step: nothing more is sent.
+    written = write_error_.empty() ? WriteAll(request, deadline_us)
+                                   : absl::UnavailableError(write_error_);
+    if (absl::IsDeadlineExceeded(written)) {
+      Fail(seq, written);
       return FailureFor(seq, retryable);
     }
+    if (!written.ok()) write_error_ = std::string(written.message());
   }
+  // A failed write (the child is gone) is blamed below, once it is known
+  // whether an earlier request was still unanswered (then that one killed the
+  // child) or not (then it died before or while taking this one: retryable).
   absl::MutexLock l(&out_mu_);
   while (true) {
     auto it = ready_.find(seq);
@@ -125,6 +132,10 @@ absl::StatusOr<std::string> WalRedoProcess::Request(std::string_view request, in
       return page;
     }
     if (dead()) return FailureFor(seq, retryable);
+    if (!written.ok() && read_seq_ == seq) {
+      Fail(seq, written);
+      return FailureFor(seq, retryable);
+    }
     absl::Status s = ReadOneResponse(deadline_us);
     if (!s.ok()) {
       // A timeout is ours; a missing response belongs to the request it answers.
@@ -236,9 +247,9 @@ void WalRedoProcess::Fail(uint64_t seq, const absl::Status& cause) {
   while (!tail.empty() && tail.back() == '\n') tail.pop_back();
   failed_seq_ = seq;
   failure_retryable_ = absl::IsUnavailable(cause);
-  failure_ = absl::Status(cause.code(),
-                          StrCat(cause.message(), "; process ", pid_, " ", ExitDescription(),
-                                 tail.empty() ? "" : "; stderr: ", tail));
+  failure_code_ = cause.code();
+  failure_message_ = StrCat(cause.message(), "; process ", pid_, " ", ExitDescription(),
+                            tail.empty() ? "" : "; stderr: ", tail);
 }
 
 absl::Status WalRedoProcess::FailureFor(uint64_t seq, bool* retryable) const {
@@ -246,11 +257,11 @@ absl::Status WalRedoProcess::FailureFor(uint64_t seq, bool* retryable) const {
   NEON_CHECK(dead_);
   if (seq == failed_seq_) {
     *retryable = failure_retryable_;
-    return failure_;
+    return absl::Status(failure_code_, failure_message_);
   }
   *retryable = true;
   return absl::UnavailableError(
-      StrCat("walredo: the process failed during another request: ", failure_.message()));
+      StrCat("walredo: the process failed during another request: ", failure_message_));
 }
 
 void WalRedoProcess::Kill(std::string_view reason) {

@@ -14,9 +14,12 @@
 // Pipelining (Neon's scheme): a writer takes in_mu_, gets the next sequence
 // number and writes its whole request; it then takes out_mu_ and reads
 // responses in order, parking those of other requests until their owners
-// collect them. The first failure (write or read error, EOF, a deadline) kills
-// the child; the request that hit it gets the cause, requests behind it get a
-// retryable Unavailable.
+// collect them. The first failure kills the child and is blamed on one
+// request: a deadline on the request whose deadline passed; a child that ends
+// (EOF on stdout, or a write that fails because it is gone) on the oldest
+// request not yet answered, i.e. the one it was working on. That request gets
+// the cause (with the child's exit status and last stderr lines); the others
+// get a retryable Unavailable.
 //
 // Thread safety: Request may be called from many threads at once; the other
 // methods too.
@@ -100,6 +103,7 @@ class WalRedoProcess {
 
   absl::Mutex in_mu_ ABSL_ACQUIRED_BEFORE(out_mu_);
   uint64_t next_seq_ ABSL_GUARDED_BY(in_mu_) = 0;
+  std::string write_error_ ABSL_GUARDED_BY(in_mu_);  // the first failed write (Unavailable)
 
   absl::Mutex out_mu_;
   uint64_t read_seq_ ABSL_GUARDED_BY(out_mu_) = 0;
@@ -112,7 +116,11 @@ class WalRedoProcess {
   int wait_status_ ABSL_GUARDED_BY(state_mu_) = 0;
   uint64_t failed_seq_ ABSL_GUARDED_BY(state_mu_) = UINT64_MAX;
   bool failure_retryable_ ABSL_GUARDED_BY(state_mu_) = false;
-  absl::Status failure_ ABSL_GUARDED_BY(state_mu_);
+  // The failure as code and text: every caller gets its own absl::Status (a
+  // shared Status rep is refcounted inside the uninstrumented Abseil, which
+  // TSan would report).
+  absl::StatusCode failure_code_ ABSL_GUARDED_BY(state_mu_) = absl::StatusCode::kOk;
+  std::string failure_message_ ABSL_GUARDED_BY(state_mu_);
 
   mutable absl::Mutex err_mu_ ABSL_ACQUIRED_AFTER(state_mu_);
   bool err_eof_ ABSL_GUARDED_BY(err_mu_) = false;
