@@ -74,7 +74,8 @@ void BM_WalRedoHeapInsert(benchmark::State& state) {
   auto batch = HeapInserts(blk, n);
   RedoManager& m = WalRedo();
   for (auto _ : state) {
-    auto page = m.Apply(Key::RelBlock(kRel, blk), batch->redo.back().lsn, std::nullopt, batch->redo);
+    auto page =
+        m.Apply(Key::RelBlock(kRel, blk), batch->redo.back().lsn, std::nullopt, batch->redo);
     CheckOk(page.status(), "walredo Apply");
     if (pgtest::PageMaxOffset(*page) != n) {
       state.SkipWithError("wrong page");
@@ -83,7 +84,11 @@ void BM_WalRedoHeapInsert(benchmark::State& state) {
   }
   Report(state, n);
 }
-BENCHMARK(BM_WalRedoHeapInsert)->Name("WalRedo/HeapInsert")->Arg(1)->Arg(10)->Arg(100)
+BENCHMARK(BM_WalRedoHeapInsert)
+    ->Name("WalRedo/HeapInsert")
+    ->Arg(1)
+    ->Arg(10)
+    ->Arg(100)
     ->UseRealTime();
 BENCHMARK(BM_WalRedoHeapInsert)->Name("WalRedo/HeapInsert")->Arg(10)->Threads(4)->UseRealTime();
 

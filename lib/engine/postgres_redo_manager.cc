@@ -24,7 +24,7 @@ constexpr int kMaxAttempts = 2;
 // nothing calls into the pool).
 constexpr int64_t kChildIdleGraceUs = 1 * kMicrosPerSecond;
 static_assert(WalRedoProcess::kPageSize == kPageSize);
-constexpr size_t kTagSize = 17;          // fork u8, spc, db, rel, blk u32 (BE)
+constexpr size_t kTagSize = 17;           // fork u8, spc, db, rel, blk u32 (BE)
 constexpr size_t kXLogRecordHeader = 24;  // SizeOfXLogRecord
 constexpr size_t kMaxRecordSize = (1u << 30) - 16;
 
@@ -119,9 +119,9 @@ absl::StatusOr<std::string> PostgresRedoManager::Apply(const Key& key, Lsn lsn,
   NEON_ASSIGN_OR_RETURN(std::string request, EncodeWalRedoRequest(key, base, records));
   absl::StatusOr<std::string> page = Run(request);
   if (!page.ok()) {
-    return Annotate(page.status(), StrCat("tenant ", tenant_.ToString(), ": redo of ",
-                                          records.size(), " records for ", key.ToString(),
-                                          " at ", lsn.ToString()));
+    return Annotate(page.status(),
+                    StrCat("tenant ", tenant_.ToString(), ": redo of ", records.size(),
+                           " records for ", key.ToString(), " at ", lsn.ToString()));
   }
   return page;
 }
@@ -162,7 +162,8 @@ absl::StatusOr<std::shared_ptr<PostgresRedoPool>> PostgresRedoPool::Create(
         "walredo: max_processes, request_timeout_us and idle_timeout_us must be positive");
   }
   if (!options.clock) options.clock = NewRealClock();
-  return std::shared_ptr<PostgresRedoPool>(std::make_shared<PostgresRedoPoolImpl>(std::move(options)));
+  return std::shared_ptr<PostgresRedoPool>(
+      std::make_shared<PostgresRedoPoolImpl>(std::move(options)));
 }
 
 PostgresRedoFactory PostgresRedoPool::Factory() {
@@ -292,8 +293,8 @@ absl::StatusOr<std::shared_ptr<WalRedoProcess>> PostgresRedoPoolImpl::StartLocke
   argv.insert(argv.end(), options_.extra_args.begin(), options_.extra_args.end());
   int64_t child_idle_ms =
       std::min<int64_t>((options_.idle_timeout_us + kChildIdleGraceUs) / 1000, int64_t{1} << 30);
-  argv.insert(argv.end(), {"--tenant-shard-id", tenant.ToString(), "--idle-timeout-ms",
-                           StrCat(child_idle_ms)});
+  argv.insert(argv.end(),
+              {"--tenant-shard-id", tenant.ToString(), "--idle-timeout-ms", StrCat(child_idle_ms)});
   if (!options_.seccomp) argv.push_back("--disable-seccomp");
   NEON_ASSIGN_OR_RETURN(std::unique_ptr<WalRedoProcess> p, WalRedoProcess::Spawn(argv, clock()));
   return std::shared_ptr<WalRedoProcess>(std::move(p));

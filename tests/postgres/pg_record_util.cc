@@ -45,8 +45,8 @@ void Set32(std::string* s, size_t off, uint32_t v) { std::memcpy(s->data() + off
 
 // The image bytes as stored: the hole removed, then compressed if asked.
 std::string StoredImage(const BlockRef& b) {
-  std::string flat = b.image->substr(0, b.hole_offset) +
-                     b.image->substr(b.hole_offset + b.hole_length);
+  std::string flat =
+      b.image->substr(0, b.hole_offset) + b.image->substr(b.hole_offset + b.hole_length);
   switch (b.compression) {
     case ImageCompression::kNone:
       return flat;
@@ -212,6 +212,44 @@ std::string HeapInsertRecord(const RelTag& rel, uint32_t blkno, uint16_t offnum,
   Put16(&spec.main_data, offnum);  // xl_heap_insert {offnum, flags}
   spec.main_data.push_back(char(flags));
   return BuildRecord(spec);
+}
+
+std::string HeapUpdateRecord(const RelTag& rel, uint32_t old_blkno, uint16_t old_offnum,
+                             uint32_t new_blkno, uint16_t new_offnum, int32_t value,
+                             bool init_new_page, uint32_t xid) {
+  BlockRef new_page;  // block 0: the new version (same layout as an insert's)
+  new_page.rel = rel;
+  new_page.blkno = new_blkno;
+  new_page.will_init = init_new_page;
+  Put16(&new_page.data, 1);
+  Put16(&new_page.data, 0x0800);
+  new_page.data.push_back(char(24));
+  new_page.data.push_back('\0');
+  Put32(&new_page.data, uint32_t(value));
+  BlockRef old_page;  // block 1: the old version, no data
+  old_page.rel = rel;
+  old_page.blkno = old_blkno;
+  RecordSpec spec;
+  spec.rmid = kRmHeap;
+  spec.info = kHeapUpdate | (init_new_page ? kHeapInitPage : 0);
+  spec.xid = xid;
+  spec.blocks = {std::move(new_page), std::move(old_page)};
+  // xl_heap_update {old_xmax, old_offnum, old_infobits_set, flags, new_xmax,
+  // new_offnum}
+  Put32(&spec.main_data, xid);
+  Put16(&spec.main_data, old_offnum);
+  spec.main_data.push_back('\0');
+  spec.main_data.push_back('\0');
+  Put32(&spec.main_data, 0);
+  Put16(&spec.main_data, new_offnum);
+  return BuildRecord(spec);
+}
+
+uint32_t HeapTupleXmax(const std::string& item) { return item.size() >= 8 ? Get32(item, 4) : 0; }
+
+std::pair<uint32_t, uint16_t> HeapTupleCtid(const std::string& item) {
+  if (item.size() < 18) return {0, 0};
+  return {(uint32_t(Get16(item, 12)) << 16) | Get16(item, 14), Get16(item, 16)};
 }
 
 int32_t HeapTupleValue(const std::string& item) {

@@ -22,6 +22,7 @@ inline constexpr uint8_t kRmXlog = 0;
 inline constexpr uint8_t kRmHeap = 10;
 inline constexpr uint8_t kXlogFpi = 0xB0;
 inline constexpr uint8_t kHeapInsert = 0x00;
+inline constexpr uint8_t kHeapUpdate = 0x20;
 inline constexpr uint8_t kHeapInitPage = 0x80;
 inline constexpr uint8_t kHeapAllVisibleCleared = 0x01;  // XLH_INSERT_ALL_VISIBLE_CLEARED
 inline constexpr uint16_t kPdAllVisible = 0x0004;        // pd_flags PD_ALL_VISIBLE
@@ -79,8 +80,17 @@ std::string FpiRecord(const RelTag& rel, uint32_t blkno, const std::string& imag
 // page's bit in the visibility map fork).
 std::string HeapInsertRecord(const RelTag& rel, uint32_t blkno, uint16_t offnum, int32_t value,
                              bool init_page, uint32_t xid = 1000, uint8_t flags = 0);
+// heap UPDATE of the tuple at (old_blkno, old_offnum) to a new version with
+// int4 `value` at (new_blkno, new_offnum) on another page, which
+// `init_new_page` initializes. Sets the old tuple's xmax to `xid`.
+std::string HeapUpdateRecord(const RelTag& rel, uint32_t old_blkno, uint16_t old_offnum,
+                             uint32_t new_blkno, uint16_t new_offnum, int32_t value,
+                             bool init_new_page, uint32_t xid);
 // The user data of a tuple HeapInsertRecord made (the int4), from PageItem.
 int32_t HeapTupleValue(const std::string& item);
+// t_xmax and the t_ctid (block, offset) of a heap tuple, from PageItem.
+uint32_t HeapTupleXmax(const std::string& item);
+std::pair<uint32_t, uint16_t> HeapTupleCtid(const std::string& item);
 
 }  // namespace neon::pgtest
 

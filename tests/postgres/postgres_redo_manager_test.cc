@@ -5,6 +5,8 @@
 // processes, the process bound across tenants, pipelining from many threads,
 // and the engine using a per-tenant manager.
 
+#include "engine/postgres_redo_manager.h"
+
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -15,7 +17,6 @@
 #include <thread>
 
 #include "base/manual_executor.h"
-#include "engine/postgres_redo_manager.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "neon/engine.h"
@@ -66,8 +67,8 @@ std::string HangOnceScript(std::string* marker) {
 absl::StatusOr<std::string> InsertTuples(RedoManager& m, uint32_t blk, int n, int base_value = 0) {
   std::vector<Record> records;
   for (int i = 1; i <= n; ++i) {
-    records.push_back(PostgresRecord{i == 1, pgtest::HeapInsertRecord(kRel, blk, uint16_t(i),
-                                                                      base_value + i, i == 1)});
+    records.push_back(PostgresRecord{
+        i == 1, pgtest::HeapInsertRecord(kRel, blk, uint16_t(i), base_value + i, i == 1)});
   }
   std::vector<RedoRecord> redo;
   for (int i = 0; i < n; ++i) redo.push_back({Lsn(0x100 * (i + 1)), &records[i]});
@@ -88,7 +89,8 @@ TEST(PostgresRedoManagerTest, AppliesPostgresRecords) {
   ExpectTuples(InsertTuples(*m, 0, 10), 10);
   // A full-page image over a base page.
   std::string image = pgtest::MakePage(3, 12);
-  Record fpi = PostgresRecord{false, pgtest::FpiRecord(kRel, 5, image, pgtest::ImageCompression::kLz4)};
+  Record fpi =
+      PostgresRecord{false, pgtest::FpiRecord(kRel, 5, image, pgtest::ImageCompression::kLz4)};
   RedoRecord r{Lsn(0x5000), &fpi};
   auto page = m->Apply(Key::RelBlock(kRel, 5), Lsn(0x5000), pgtest::MakePage(9, 1), {&r, 1});
   ASSERT_TRUE(page.ok()) << page.status();
@@ -187,7 +189,7 @@ TEST(PostgresRedoManagerTest, IdleProcessesAreEnded) {
   SleepMs(1100);
   EXPECT_EQ(pool->EndIdleProcesses(), 1u);
   EXPECT_EQ(pool->LiveProcesses(), 0u);
-  EXPECT_NE(kill(pid, 0), 0);  // gone and reaped
+  EXPECT_NE(kill(pid, 0), 0);               // gone and reaped
   ExpectTuples(InsertTuples(*m, 0, 2), 2);  // a new process
   EXPECT_NE(*static_cast<PostgresRedoManager&>(*m).ProcessId(), pid);
 }

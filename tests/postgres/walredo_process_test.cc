@@ -4,6 +4,8 @@
 // pool): ping, full-page images (plain, with a hole, lz4, zstd), heap
 // inserts, the one-page filter, malformed input, EOF and the idle exit.
 
+#include "engine/walredo_process.h"
+
 #include <signal.h>
 
 #include <cstdlib>
@@ -13,7 +15,6 @@
 #include <thread>
 
 #include "engine/postgres_redo_manager.h"
-#include "engine/walredo_process.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "neon/value.h"
@@ -52,7 +53,8 @@ class WalRedoProcessTest : public ::testing::Test {
     std::vector<Record> records;
     for (const std::string& r : recs) records.push_back(PostgresRecord{false, r});
     std::vector<RedoRecord> redo;
-    for (size_t i = 0; i < records.size(); ++i) redo.push_back({Lsn(first_lsn + 0x1000 * i), &records[i]});
+    for (size_t i = 0; i < records.size(); ++i)
+      redo.push_back({Lsn(first_lsn + 0x1000 * i), &records[i]});
     auto req = EncodeWalRedoRequest(Key::RelBlock(kRel, blk), base, redo);
     if (!req.ok()) return req.status();
     return Send(*req);
@@ -141,13 +143,33 @@ TEST_F(WalRedoProcessTest, InsertClearingAllVisibleTouchesTheVisibilityMap) {
   auto first = Redo(6, std::nullopt, {pgtest::HeapInsertRecord(kRel, 6, 1, 1, true)});
   ASSERT_TRUE(first.ok()) << first.status();
   std::string base = pgtest::WithFlags(*first, pgtest::kPdAllVisible);
-  auto page = Redo(6, base,
-                   {pgtest::HeapInsertRecord(kRel, 6, 2, 2, false, 1001,
-                                             pgtest::kHeapAllVisibleCleared)},
-                   0x2000);
+  auto page =
+      Redo(6, base,
+           {pgtest::HeapInsertRecord(kRel, 6, 2, 2, false, 1001, pgtest::kHeapAllVisibleCleared)},
+           0x2000);
   ASSERT_TRUE(page.ok()) << page.status();
   EXPECT_EQ(pgtest::PageMaxOffset(*page), 2);
   EXPECT_EQ(pgtest::PageFlags(*page) & pgtest::kPdAllVisible, 0);
+}
+
+TEST_F(WalRedoProcessTest, UpdateToAnotherPageRedoesEitherSide) {
+  auto old_page = Redo(10, std::nullopt, {pgtest::HeapInsertRecord(kRel, 10, 1, 1, true)});
+  ASSERT_TRUE(old_page.ok()) << old_page.status();
+  std::string update = pgtest::HeapUpdateRecord(kRel, 10, 1, 11, 1, 2, true, 1001);
+  // The new page: the old one is another block (left alone).
+  auto new_side = Redo(11, std::nullopt, {update}, 0x2000);
+  ASSERT_TRUE(new_side.ok()) << new_side.status();
+  ASSERT_EQ(pgtest::PageMaxOffset(*new_side), 1);
+  EXPECT_EQ(pgtest::HeapTupleValue(pgtest::PageItem(*new_side, 1)), 2);
+  // The old page: its tuple now points at the new version; the new page is
+  // another block (initialized on a scratch page).
+  auto old_side = Redo(10, *old_page, {update}, 0x2000);
+  ASSERT_TRUE(old_side.ok()) << old_side.status();
+  std::string item = pgtest::PageItem(*old_side, 1);
+  EXPECT_EQ(pgtest::HeapTupleValue(item), 1);
+  EXPECT_EQ(pgtest::HeapTupleXmax(item), 1001u);
+  EXPECT_EQ(pgtest::HeapTupleCtid(item), std::make_pair(uint32_t(11), uint16_t(1)));
+  EXPECT_EQ(pgtest::PageLsn(*old_side), 0x2000u);
 }
 
 TEST_F(WalRedoProcessTest, OnlyTheTargetPageIsRedone) {
@@ -161,9 +183,12 @@ TEST_F(WalRedoProcessTest, OnlyTheTargetPageIsRedone) {
   pgtest::RecordSpec spec{.rmid = pgtest::kRmXlog, .info = pgtest::kXlogFpi};
   for (uint32_t b : {0u, 1u}) {
     const std::string& img = b == 0 ? img0 : img1;
-    spec.blocks.push_back(pgtest::BlockRef{
-        .rel = kRel, .blkno = b, .image = img, .hole_offset = pgtest::PageLower(img),
-        .hole_length = uint16_t(pgtest::PageUpper(img) - pgtest::PageLower(img))});
+    spec.blocks.push_back(
+        pgtest::BlockRef{.rel = kRel,
+                         .blkno = b,
+                         .image = img,
+                         .hole_offset = pgtest::PageLower(img),
+                         .hole_length = uint16_t(pgtest::PageUpper(img) - pgtest::PageLower(img))});
   }
   auto second = Redo(1, std::nullopt, {pgtest::BuildRecord(spec)});
   ASSERT_TRUE(second.ok()) << second.status();
@@ -234,7 +259,8 @@ std::pair<std::string, int> Sandbox(pid_t pid) {
     if (line.rfind("Seccomp:", 0) == 0) mode = line.substr(line.find_first_not_of(" \t", 8));
   }
   int fds = 0;
-  for (const auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
+  for (const auto& e :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
     (void)e;
     fds++;
   }
@@ -250,8 +276,8 @@ TEST_F(WalRedoProcessTest, RunsSandboxed) {
 }
 
 TEST_F(WalRedoProcessTest, EofExitsCleanly) {
-  std::string cmd = std::string("printf 'H\\000\\000\\000\\004' | ") + NEON_WALREDO_PATH +
-                    " > /dev/null";
+  std::string cmd =
+      std::string("printf 'H\\000\\000\\000\\004' | ") + NEON_WALREDO_PATH + " > /dev/null";
   EXPECT_EQ(std::system(cmd.c_str()), 0);
   std::string bad = std::string("printf 'H\\000\\000' | ") + NEON_WALREDO_PATH + " 2> /dev/null";
   EXPECT_NE(std::system(bad.c_str()), 0);  // EOF inside a message header
