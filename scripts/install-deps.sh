@@ -8,6 +8,8 @@ PACKAGES=(
   libabsl-dev libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   librocksdb-dev libcurl4-openssl-dev libpq-dev libssl-dev libzstd-dev liblz4-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  libcpp-httplib-dev nlohmann-json3-dev libtoml11-dev
+  python3-grpcio python3-protobuf
   postgresql-15 postgresql-client-15
 )
 
