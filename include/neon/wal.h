@@ -175,13 +175,18 @@ class WalSegmentReader {
   const WalStreamDecoder& decoder() const { return decoder_; }
 
  private:
-  absl::Status LoadNextSegment(bool* found);
+  absl::Status OpenNextSegment(bool* found);
+  absl::Status FeedChunk();
 
   std::shared_ptr<FileSystem> fs_;
   std::string dir_;
   uint32_t timeline_;
   Lsn next_segment_;
   WalStreamDecoder decoder_;
+  std::unique_ptr<RandomAccessFile> segment_;  // being fed, 1 MiB at a time
+  std::string segment_path_;
+  uint64_t segment_offset_ = 0;
+  std::string chunk_;
   bool exhausted_ = false;
 };
 

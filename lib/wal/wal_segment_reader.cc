@@ -1,5 +1,6 @@
 // Copyright neonstore authors. Licensed under the Apache License, Version 2.0.
 
+#include <algorithm>
 #include <cstdio>
 
 #include "base/status_macros.h"
@@ -54,32 +55,34 @@ WalSegmentReader::WalSegmentReader(std::shared_ptr<FileSystem> fs, std::string d
 
 WalSegmentReader::~WalSegmentReader() = default;
 
-// Feeds the next whole segment to the decoder (from the start LSN's offset
-// for the first one). A missing segment is a clean end; a short one is damage.
-absl::Status WalSegmentReader::LoadNextSegment(bool* found) {
-  const std::string path = StrCat(dir_, "/", WalSegmentFileName(timeline_, next_segment_));
+// Opens the next segment (positioned at the start LSN's offset for the
+// first one). A missing segment is a clean end; a short one is damage.
+absl::Status WalSegmentReader::OpenNextSegment(bool* found) {
+  segment_path_ = StrCat(dir_, "/", WalSegmentFileName(timeline_, next_segment_));
   *found = false;
-  if (!fs_->FileExists(path)) return absl::OkStatus();
-  NEON_ASSIGN_OR_RETURN(std::unique_ptr<RandomAccessFile> file, fs_->NewRandomAccessFile(path));
-  NEON_ASSIGN_OR_RETURN(uint64_t size, file->Size());
+  if (!fs_->FileExists(segment_path_)) return absl::OkStatus();
+  NEON_ASSIGN_OR_RETURN(segment_, fs_->NewRandomAccessFile(segment_path_));
+  NEON_ASSIGN_OR_RETURN(uint64_t size, segment_->Size());
   if (size != kWalSegmentSize) {
-    return absl::DataLossError(StrCat("WAL segment ", path, " is ", size, " bytes, expected ",
-                                      kWalSegmentSize, " (truncated at ",
+    return absl::DataLossError(StrCat("WAL segment ", segment_path_, " is ", size,
+                                      " bytes, expected ", kWalSegmentSize, " (truncated at ",
                                       next_segment_.Plus(size).ToString(), ")"));
   }
-  uint64_t offset = 0;
-  if (decoder_.position() > next_segment_) offset = decoder_.position().Minus(next_segment_);
-  std::string chunk(kReadChunkBytes, '\0');
-  while (offset < size) {
-    NEON_ASSIGN_OR_RETURN(size_t n,
-                          file->Read(offset, std::min<uint64_t>(kReadChunkBytes, size - offset),
-                                     chunk.data()));
-    if (n == 0) return absl::DataLossError(StrCat("short read in ", path));
-    decoder_.Feed(std::string_view(chunk.data(), n));
-    offset += n;
-  }
+  segment_offset_ = 0;
+  if (decoder_.position() > next_segment_) segment_offset_ = decoder_.position().Minus(next_segment_);
   next_segment_ = next_segment_.Plus(kWalSegmentSize);
   *found = true;
+  return absl::OkStatus();
+}
+
+absl::Status WalSegmentReader::FeedChunk() {
+  chunk_.resize(kReadChunkBytes);
+  const size_t want = std::min<uint64_t>(kReadChunkBytes, kWalSegmentSize - segment_offset_);
+  NEON_ASSIGN_OR_RETURN(size_t n, segment_->Read(segment_offset_, want, chunk_.data()));
+  if (n == 0) return absl::DataLossError(StrCat("short read in ", segment_path_));
+  decoder_.Feed(std::string_view(chunk_.data(), n));
+  segment_offset_ += n;
+  if (segment_offset_ == kWalSegmentSize) segment_.reset();
   return absl::OkStatus();
 }
 
@@ -94,9 +97,15 @@ absl::StatusOr<std::optional<WalRecord>> WalSegmentReader::Next() {
       return r.status();
     }
     if (r->has_value()) return r;
-    bool found = false;
-    NEON_RETURN_IF_ERROR(LoadNextSegment(&found));
-    if (!found) exhausted_ = true;
+    if (segment_ == nullptr) {
+      bool found = false;
+      NEON_RETURN_IF_ERROR(OpenNextSegment(&found));
+      if (!found) {
+        exhausted_ = true;
+        break;
+      }
+    }
+    NEON_RETURN_IF_ERROR(FeedChunk());
   }
   return std::nullopt;
 }
