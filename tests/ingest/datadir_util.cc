@@ -86,4 +86,14 @@ std::string ReadDatadirBlock(const std::string& dir, const RelTag& rel, uint32_t
   return page;
 }
 
+std::string HexBytes(const std::string& s, size_t from, size_t n) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (size_t i = from; i < s.size() && i < from + n; i++) {
+    out += kHex[static_cast<uint8_t>(s[i]) >> 4];
+    out += kHex[static_cast<uint8_t>(s[i]) & 15];
+  }
+  return out;
+}
+
 }  // namespace neon::testing

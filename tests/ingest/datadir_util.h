@@ -22,6 +22,8 @@ struct DatadirRels {
 DatadirRels ScanDatadir(const std::string& dir);
 // Block `blk` of a relation fork file (8192 bytes; empty past the end).
 std::string ReadDatadirBlock(const std::string& dir, const RelTag& rel, uint32_t blk);
+// Up to `n` bytes of `s` from `from`, as hex.
+std::string HexBytes(const std::string& s, size_t from, size_t n);
 
 }  // namespace neon::testing
 

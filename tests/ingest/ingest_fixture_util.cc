@@ -70,6 +70,18 @@ absl::Status BuildCluster() {
   if (auto s = pg.SqlFile(NEON_WAL_WORKLOAD); !s.ok()) return s;
   r = pg.RunAsServerUser("pgbench -n -c 2 -j 2 -t 400 -U postgres postgres");
   if (!r.ok()) return r.status();
+  // Row locks shared by two sessions make multixacts (MULTIXACT_CREATE_ID,
+  // zeroed offset and member pages): one session holds FOR SHARE locks while
+  // the other takes them too, then updates a row both locked.
+  const std::string psql = StrCat(PgBinDir(), "/psql -X -q -At -h ", pg.socket_dir(),
+                                  " -p 5432 -U postgres -d postgres -c ");
+  r = RunCommand(StrCat(
+      "(", psql, "\"BEGIN; SELECT count(*) FROM (SELECT 1 FROM t WHERE id < 3000 FOR SHARE) x; ",
+      "SELECT pg_sleep(2); COMMIT;\" >/dev/null &) ; sleep 0.5; ", psql,
+      "\"BEGIN; SELECT count(*) FROM (SELECT 1 FROM t WHERE id < 3000 FOR KEY SHARE) x; COMMIT;\"",
+      " >/dev/null; ", psql, "\"SELECT count(*) FROM (SELECT 1 FROM t WHERE id < 3000 FOR SHARE) x;\"",
+      " >/dev/null; sleep 2.5"));
+  if (!r.ok()) return r.status();
   r = pg.Sql("BEGIN; INSERT INTO t VALUES (900001, 'left prepared', 0); "
              "PREPARE TRANSACTION 'left_open';");
   if (!r.ok()) return r.status();

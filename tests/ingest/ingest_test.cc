@@ -26,6 +26,24 @@ using testing::ScanDatadir;
 
 class IngestTest : public IngestFixture {};
 
+// Postgres's RecordNewMultiXact (15.18 and later minor versions, on the
+// primary and in redo) also writes the offset of the multixact after the one
+// it creates; the engine's MultixactOffsetCreate follows Neon's record, which
+// sets only the created one. That entry is overwritten when the next
+// multixact is created, so only the entry right after the newest multixact can
+// differ (zero on our side), and Postgres reads the newest multixact's end
+// from nextOffset in shared memory, not from that entry. Accept exactly that
+// difference.
+void AllowNextOffset(const std::string& ours, std::string* theirs) {
+  size_t last = 0;  // entries of ours up to the last nonzero one
+  for (size_t i = 0; i + 4 <= ours.size() && i + 4 <= 8192; i += 4) {
+    if (ours.compare(i, 4, std::string(4, '\0')) != 0) last = i + 4;
+  }
+  if (last + 4 <= theirs->size() && ours.compare(last, 4, std::string(4, '\0')) == 0) {
+    theirs->replace(last, 4, std::string(4, '\0'));
+  }
+}
+
 std::string ReadFile(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
@@ -112,6 +130,26 @@ TEST_F(IngestTest, RelmapsClogAndTwoPhaseMatch) {
     }
   }
   EXPECT_GT(pages, 0);
+  // Multixact offsets and members: imported pages plus the engine's
+  // MultixactOffsetCreate/MultixactMembersCreate records.
+  int mx_pages = 0;
+  for (auto [dir, kind] : {std::pair<const char*, SlruKind>{"offsets", SlruKind::kMultiXactOffsets},
+                           {"members", SlruKind::kMultiXactMembers}}) {
+    const std::string data = ReadFile(StrCat(final_dir(), "/pg_multixact/", dir, "/0000"));
+    for (size_t off = 0; off < data.size(); off += 8192) {
+      auto page = timeline_->GetPage(Key::SlruBlock(kind, 0, off / 8192), end);
+      ASSERT_TRUE(page.ok()) << dir << " page " << off / 8192 << ": " << page.status();
+      std::string want = data.substr(off, 8192);
+      if (kind == SlruKind::kMultiXactOffsets) AllowNextOffset(*page, &want);
+      size_t first = 0;
+      while (first < 8192 && first < page->size() && (*page)[first] == want[first]) first++;
+      EXPECT_EQ(first, 8192u) << dir << " page " << off / 8192 << " differs from byte " << first
+                              << ": ours " << testing::HexBytes(*page, first, 32) << " theirs "
+                              << testing::HexBytes(want, first, 32);
+      mx_pages++;
+    }
+  }
+  EXPECT_GE(mx_pages, 2);
   // The transaction left prepared at shutdown: its state file, without the
   // CRC trailer, as the PREPARE record carried it.
   int twophase = 0;
@@ -129,8 +167,8 @@ TEST_F(IngestTest, RelmapsClogAndTwoPhaseMatch) {
     }
   }
   EXPECT_EQ(twophase, 1);
-  std::printf("[ ingest ] relmaps equal, %d CLOG pages equal, %d two-phase file equal\n", pages,
-              twophase);
+  std::printf("[ ingest ] relmaps equal, %d CLOG pages, %d multixact pages, %d two-phase file "
+              "equal\n", pages, mx_pages, twophase);
 }
 
 // The same WAL through the streaming entry point, in random pieces and
