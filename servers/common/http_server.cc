@@ -125,7 +125,9 @@ bool CheckHttpAuth(const JwtVerifier* verifier, const httplib::Request& req, htt
                    const std::vector<std::string_view>& allowed_scopes,
                    std::optional<std::string_view> tenant_id) {
   if (verifier == nullptr) return true;
-  absl::StatusOr<std::string_view> token = BearerToken(req.get_header_value("Authorization"));
+  // get_header_value returns a copy: keep it alive while the token (a view into it) is used.
+  const std::string header = req.get_header_value("Authorization");
+  absl::StatusOr<std::string_view> token = BearerToken(header);
   absl::Status s = token.status();
   if (s.ok()) {
     absl::StatusOr<JwtClaims> claims = verifier->Verify(*token, std::time(nullptr));

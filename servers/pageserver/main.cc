@@ -1,0 +1,222 @@
+// Copyright neonstore authors. Licensed under the Apache License, Version 2.0.
+//
+// pageserver: the engine (lib/engine) behind the gRPC page service (page_service.h) and the
+// HTTP management API (management_api.h). `pageserver --help` lists the options.
+//
+// The work directory holds the engine (<workdir>/engine) and, by default, the local
+// directory that stands for object storage (<workdir>/remote_storage). Tenants found there
+// are served again after a restart.
+//
+// Exit status: 0 after a clean shutdown (SIGTERM/SIGINT), 1 when it cannot start (engine,
+// listeners, key), 2 on bad flags or a bad config file.
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "common/config.h"
+#include "common/http_server.h"
+#include "common/jwt.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/signals.h"
+#include "neon/engine.h"
+#include "neon/file_system.h"
+#include "neon/object_store.h"
+#include "neon/postgres_redo.h"
+#include "pageserver/management_api.h"
+#include "pageserver/page_service.h"
+
+#ifndef NEON_WALREDO_PATH
+#define NEON_WALREDO_PATH ""
+#endif
+
+namespace neon::pageserver {
+namespace {
+
+constexpr auto kShutdownGrace = std::chrono::seconds(1);
+// How often background housekeeping runs (Engine::Tick, idle walredo processes).
+constexpr auto kTickPeriod = std::chrono::seconds(10);
+
+server::OptionSet MakeOptions() {
+  server::OptionSet o("pageserver",
+                      "Serves pages at any LSN (page_api.PageService over gRPC) and manages "
+                      "tenants and timelines over HTTP.");
+  o.AddString("workdir", "pageserver_data", "work directory (engine, local remote storage)");
+  o.AddInt("id", 1, "node id reported by /v1/status");
+  o.AddString("listen-http-addr", "127.0.0.1:9898", "HTTP management API address, host:port");
+  o.AddString("listen-grpc-addr", "127.0.0.1:51051", "gRPC page service address, host:port");
+  o.AddString("remote-storage-dir", "",
+              "local directory used as object storage; empty = <workdir>/remote_storage, "
+              "\"none\" = no remote storage");
+  o.AddString("walredo-path", NEON_WALREDO_PATH,
+              "neon_walredo executable for Postgres WAL redo; empty = no Postgres redo");
+  o.AddString("initdb-path", "/usr/lib/postgresql/15/bin/initdb",
+              "Postgres 15 initdb, run to bootstrap root timelines");
+  o.AddString("public-key", "",
+              "Ed25519 public key (PEM) verifying JWTs on HTTP and gRPC; empty = auth off");
+  o.AddInt("page-cache-mb", 64, "page cache size in MiB");
+  o.AddString("log-level", "info", "debug, info, warn or error");
+  return o;
+}
+
+int Fail(int code, absl::string_view msg) {
+  std::fprintf(stderr, "pageserver: %.*s\n", static_cast<int>(msg.size()), msg.data());
+  return code;
+}
+
+// Runs Engine::Tick and ends idle walredo processes every kTickPeriod until stopped.
+class Ticker {
+ public:
+  Ticker(Engine* engine, PostgresRedoPool* pool) : thread_([this, engine, pool] {
+    std::unique_lock<std::mutex> l(mu_);
+    while (!cv_.wait_for(l, kTickPeriod, [this] { return stop_; })) {
+      l.unlock();
+      if (absl::Status s = engine->Tick(); !s.ok()) {
+        server::LogWarn("tick_failed", {{"error", std::string(s.message())}});
+      }
+      if (pool != nullptr) pool->EndIdleProcesses();
+      l.lock();
+    }
+  }) {}
+  ~Ticker() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+int Run(int argc, char** argv) {
+  server::BlockShutdownSignals();
+  server::OptionSet opts = MakeOptions();
+  absl::StatusOr<server::OptionSet::Outcome> parsed = opts.Parse(argc, argv);
+  if (!parsed.ok()) return Fail(2, parsed.status().message());
+  if (*parsed == server::OptionSet::Outcome::kHelp) {
+    std::fputs(opts.Help().c_str(), stdout);
+    return 0;
+  }
+  server::LogLevel level;
+  if (!server::ParseLogLevel(opts.GetString("log-level"), &level)) {
+    return Fail(2, "--log-level must be debug, info, warn or error");
+  }
+  server::SetMinLogLevel(level);
+  std::string host;
+  int port = 0;
+  for (const char* name : {"listen-http-addr", "listen-grpc-addr"}) {
+    if (absl::Status s = server::ParseHostPort(opts.GetString(name), &host, &port); !s.ok()) {
+      return Fail(2, std::string("--") + name + ": " + std::string(s.message()));
+    }
+  }
+  const int64_t cache_mb = opts.GetInt("page-cache-mb");
+  if (cache_mb < 1 || cache_mb > (int64_t{1} << 20)) {
+    return Fail(2, "--page-cache-mb must be between 1 and 1048576");
+  }
+  if (opts.GetInt("id") < 0) return Fail(2, "--id must not be negative");
+
+  std::unique_ptr<server::JwtVerifier> verifier;
+  if (const std::string& key = opts.GetString("public-key"); !key.empty()) {
+    auto v = server::JwtVerifier::FromPemFile(key);
+    if (!v.ok()) return Fail(1, v.status().message());
+    verifier = std::move(*v);
+    server::LogInfo("auth_enabled", {{"public_key", key}});
+  } else {
+    server::LogWarn("auth_disabled",
+                    {{"reason", "no --public-key: HTTP and gRPC calls are NOT authenticated"}});
+  }
+
+  std::error_code ec;
+  const std::filesystem::path workdir = std::filesystem::absolute(opts.GetString("workdir"), ec);
+  std::filesystem::create_directories(workdir, ec);
+  if (ec) return Fail(1, "cannot create --workdir " + workdir.string() + ": " + ec.message());
+
+  EngineOptions eo;
+  eo.page_cache_bytes = static_cast<size_t>(cache_mb) << 20;
+  eo.wait_lsn_timeout_us = kWaitLsnTimeoutUs;
+  std::shared_ptr<PostgresRedoPool> pool;
+  if (const std::string& walredo = opts.GetString("walredo-path"); !walredo.empty()) {
+    PostgresRedoOptions ro;
+    ro.walredo_path = walredo;
+    absl::StatusOr<std::shared_ptr<PostgresRedoPool>> p = PostgresRedoPool::Create(ro);
+    if (!p.ok()) return Fail(1, "--walredo-path: " + std::string(p.status().message()));
+    pool = *p;
+    eo.postgres_redo_factory = pool->Factory();
+  } else {
+    server::LogWarn("walredo_disabled",
+                    {{"reason", "no --walredo-path: pages needing Postgres redo cannot be read"}});
+  }
+  std::string remote_dir = opts.GetString("remote-storage-dir");
+  if (remote_dir.empty()) remote_dir = (workdir / "remote_storage").string();
+  if (remote_dir != "none") {
+    std::filesystem::create_directories(remote_dir, ec);
+    absl::StatusOr<std::shared_ptr<ObjectStore>> store =
+        NewLocalObjectStore(NewPosixFileSystem(), remote_dir);
+    if (!store.ok()) return Fail(1, "remote storage: " + std::string(store.status().message()));
+    eo.remote.store = *store;
+  }
+  absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Open(eo, (workdir / "engine").string());
+  if (!engine.ok()) return Fail(1, "engine: " + std::string(engine.status().message()));
+  server::LogInfo("engine_opened", {{"workdir", workdir.string()},
+                                    {"tenants", (*engine)->ListTenants().size()},
+                                    {"remote_storage", remote_dir}});
+
+  server::MetricsRegistry metrics;
+  PageServiceImpl service(engine->get(), verifier.get(), &metrics);
+  grpc::ServerBuilder builder;
+  int grpc_port = 0;
+  builder.AddListeningPort(opts.GetString("listen-grpc-addr"), grpc::InsecureServerCredentials(),
+                           &grpc_port);
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> grpc_server = builder.BuildAndStart();
+  if (grpc_server == nullptr || grpc_port == 0) {
+    return Fail(1, "cannot listen for gRPC on " + opts.GetString("listen-grpc-addr"));
+  }
+
+  ManagementOptions mo;
+  mo.node_id = static_cast<uint64_t>(opts.GetInt("id"));
+  mo.bootstrap.initdb_path = opts.GetString("initdb-path");
+  mo.remote_storage = eo.remote.store != nullptr;
+  ManagementApi api(engine->get(), verifier.get(), mo);
+  server::HttpServer http(&metrics);
+  api.Register(&http);
+  if (absl::Status s = http.Start(opts.GetString("listen-http-addr")); !s.ok()) {
+    grpc_server->Shutdown();
+    return Fail(1, s.message());
+  }
+  {
+    Ticker ticker(engine->get(), pool.get());
+    server::LogInfo("started", {{"grpc_addr", opts.GetString("listen-grpc-addr")},
+                                {"grpc_port", grpc_port},
+                                {"http_addr", opts.GetString("listen-http-addr")},
+                                {"http_port", http.port()}});
+    const int sig = server::WaitForShutdownSignal();
+    server::LogInfo("shutting_down", {{"signal", sig}});
+  }
+  grpc_server->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);
+  grpc_server->Wait();
+  http.Stop();
+  (*engine)->Shutdown();
+  server::LogInfo("stopped");
+  return 0;
+}
+
+}  // namespace
+}  // namespace neon::pageserver
+
+int main(int argc, char** argv) { return neon::pageserver::Run(argc, argv); }

@@ -1,0 +1,417 @@
+// Copyright neonstore authors. Licensed under the Apache License, Version 2.0.
+
+#include "pageserver/management_api.h"
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <string>
+#include <thread>
+#include <utility>
+
+#include "base/str_cat.h"
+#include "common/log.h"
+#include "pageserver/api_json.h"
+#include "pageserver/db_size.h"
+
+namespace neon::pageserver {
+namespace {
+
+using nlohmann::json;
+
+constexpr uint32_t kSupportedPgVersion = 15;
+constexpr auto kUploadPollInterval = std::chrono::milliseconds(20);
+
+// Regex pieces for path parameters (validated by the handlers, so bad ids get a 400).
+#define NEON_ID "([^/]+)"
+
+// The tenant part of a tenant shard id text (the token's tenant_id has no shard suffix).
+std::string TenantPart(const std::string& text) { return text.substr(0, text.find('-')); }
+
+// Errors of the engine that the client caused.
+absl::Status Classify(absl::Status s) {
+  if (s.code() == absl::StatusCode::kOutOfRange) return absl::InvalidArgumentError(s.message());
+  return s;
+}
+
+}  // namespace
+
+ManagementApi::ManagementApi(Engine* engine, const server::JwtVerifier* verifier,
+                             ManagementOptions options)
+    : engine_(engine), verifier_(verifier), options_(std::move(options)) {}
+
+server::HttpServer::Handler ManagementApi::Wrap(bool tenant_route, Fn fn) const {
+  return [this, tenant_route, fn = std::move(fn)](const httplib::Request& req,
+                                                 httplib::Response& res) {
+    std::optional<std::string> tenant;
+    if (tenant_route && req.matches.size() > 1) tenant = TenantPart(req.matches[1].str());
+    std::optional<std::string_view> tenant_view;
+    if (tenant) tenant_view = *tenant;
+    if (!server::CheckHttpAuth(verifier_, req, res, {"pageserverapi", "tenant"}, tenant_view)) {
+      return;
+    }
+    absl::StatusOr<Reply> reply = fn(req);
+    if (!reply.ok()) {
+      const absl::Status s = Classify(reply.status());
+      server::SendError(res, server::HttpStatusFor(s), s.message());
+      return;
+    }
+    server::SendJson(res, reply->status, reply->body);
+  };
+}
+
+void ManagementApi::Register(server::HttpServer* http) {
+  auto status = [this](const httplib::Request&, httplib::Response& res) {
+    server::SendJson(res, 200, {{"id", options_.node_id}, {"status", "ok"}});
+  };
+  http->Get("/v1/status", status);
+  const std::string tenant = "/v1/tenant/" NEON_ID;
+  const std::string timeline = tenant + "/timeline/" NEON_ID;
+  http->Get("/v1/tenant", Wrap(false, [this](const httplib::Request&) { return ListTenants(); }));
+  http->Post("/v1/tenant",
+             Wrap(false, [this](const httplib::Request& r) { return CreateTenant(r); }));
+  http->Get(tenant, Wrap(true, [this](const httplib::Request& r) { return GetTenant(r); }));
+  http->Delete(tenant, Wrap(true, [this](const httplib::Request& r) { return DeleteTenant(r); }));
+  auto location = Wrap(true, [this](const httplib::Request& r) { return LocationConfig(r); });
+  http->Put(tenant + "/location_config", location);
+  http->Put("/v1/location_config/" NEON_ID, location);
+  http->Get(tenant + "/timeline",
+            Wrap(true, [this](const httplib::Request& r) { return ListTimelines(r); }));
+  http->Post(tenant + "/timeline",
+             Wrap(true, [this](const httplib::Request& r) { return CreateTimeline(r); }));
+  http->Get(timeline, Wrap(true, [this](const httplib::Request& r) { return GetTimeline(r); }));
+  http->Delete(timeline,
+               Wrap(true, [this](const httplib::Request& r) { return DeleteTimeline(r); }));
+  http->Put(timeline + "/(compact|checkpoint|do_gc)",
+            Wrap(true, [this](const httplib::Request& r) { return Maintenance(r); }));
+  http->Post(timeline + "/lsn_lease",
+             Wrap(true, [this](const httplib::Request& r) { return LeaseLsn(r); }));
+}
+
+absl::StatusOr<std::shared_ptr<Tenant>> ManagementApi::TenantOf(const httplib::Request& req) {
+  absl::StatusOr<TenantShardId> id = ParseTenantShardIdField(req.matches[1].str(), "tenant_id");
+  if (!id.ok()) return id.status();
+  absl::StatusOr<std::shared_ptr<Tenant>> t = engine_->GetTenant(*id);
+  if (absl::IsNotFound(t.status())) {
+    return absl::NotFoundError(StrCat("tenant ", id->ToString(), " not found"));
+  }
+  return t;
+}
+
+absl::StatusOr<std::shared_ptr<Timeline>> ManagementApi::TimelineOf(const httplib::Request& req) {
+  absl::StatusOr<TimelineId> tl_id = ParseTimelineIdField(req.matches[2].str(), "timeline_id");
+  if (!tl_id.ok()) return tl_id.status();
+  absl::StatusOr<std::shared_ptr<Tenant>> t = TenantOf(req);
+  if (!t.ok()) return t.status();
+  absl::StatusOr<std::shared_ptr<Timeline>> tl = (*t)->GetTimeline(*tl_id);
+  if (absl::IsNotFound(tl.status())) {
+    return absl::NotFoundError(StrCat("timeline ", tl_id->ToString(), " not found"));
+  }
+  return tl;
+}
+
+json ManagementApi::TimelineJson(Timeline* tl) {
+  const TimelineInfo info = tl->Info();
+  absl::StatusOr<uint64_t> size = LogicalSizeBytes(tl, info.last_record_lsn);
+  return TimelineInfoJson(info, size.ok() ? std::optional<uint64_t>(*size) : std::nullopt);
+}
+
+absl::StatusOr<ManagementApi::Reply> ManagementApi::ListTenants() {
+  json list = json::array();
+  for (const TenantShardId& id : engine_->ListTenants()) {
+    absl::StatusOr<std::shared_ptr<Tenant>> t = engine_->GetTenant(id);
+    if (!t.ok()) continue;  // deleted meanwhile
+    uint64_t physical = 0;
+    for (const TimelineInfo& info : (*t)->ListTimelines()) physical += info.historic_layer_bytes;
+    const Generation gen = (*t)->generation();
+    list.push_back({{"id", id.ToString()},
+                    {"state", {{"slug", "Active"}}},
+                    {"current_physical_size", physical},
+                    {"attachment_status", {{"slug", "attached"}}},
+                    {"generation", gen.is_none() ? json(nullptr) : json(gen.value())}});
+  }
+  return Reply{200, list};
+}
+
+absl::StatusOr<ManagementApi::Reply> ManagementApi::CreateTenant(const httplib::Request& req) {
+  absl::StatusOr<json> body = ParseBody(req.body, /*empty_ok=*/false);
+  if (!body.ok()) return body.status();
+  absl::StatusOr<std::optional<std::string>> id_text = OptString(*body, "new_tenant_id");
+  if (!id_text.ok()) return id_text.status();
+  if (!id_text->has_value()) return absl::InvalidArgumentError("new_tenant_id: missing");
+  absl::StatusOr<TenantShardId> id = ParseTenantShardIdField(**id_text, "new_tenant_id");
+  if (!id.ok()) return id.status();
+  absl::StatusOr<std::optional<uint64_t>> gen = OptUint(*body, "generation", UINT32_MAX);
+  if (!gen.ok()) return gen.status();
+  if (auto sp = body->find("shard_parameters"); sp != body->end() && !sp->is_null()) {
+    absl::StatusOr<std::optional<uint64_t>> count = OptUint(*sp, "count", 255);
+    if (!sp->is_object() || !count.ok() || count->value_or(0) > 1) {
+      return absl::InvalidArgumentError("shard_parameters: only unsharded tenants are supported");
+    }
+  }
+  TenantConfig config;
+  absl::Status s = ApplyTenantConfig(
+      *body, {"new_tenant_id", "generation", "shard_parameters", "placement_policy", "config"},
+      &config);
+  if (auto c = body->find("config"); s.ok() && c != body->end() && !c->is_null()) {
+    s = c->is_object() ? ApplyTenantConfig(*c, {}, &config)
+                       : absl::InvalidArgumentError("config: must be an object");
+  }
+  if (!s.ok()) return s;
+  if (engine_->GetTenant(*id).ok()) {
+    return absl::AlreadyExistsError(StrCat("tenant ", id->ToString(), " already exists"));
+  }
+  absl::StatusOr<std::shared_ptr<Tenant>> t =
+      gen->has_value()
+          ? engine_->AttachTenant(*id, config, Generation::Of(static_cast<uint32_t>(**gen)))
+          : engine_->CreateTenant(*id, config);
+  if (!t.ok()) return t.status();
+  server::LogInfo("tenant_created", {{"tenant_id", id->ToString()}});
+  return Reply{201, id->ToString()};
+}
+
+absl::StatusOr<ManagementApi::Reply> ManagementApi::GetTenant(const httplib::Request& req) {
+  absl::StatusOr<std::shared_ptr<Tenant>> t = TenantOf(req);
+  if (!t.ok()) return t.status();
+  json timelines = json::array();
+  uint64_t physical = 0;
+  for (const TimelineInfo& info : (*t)->ListTimelines()) {
+    timelines.push_back(info.timeline_id.ToString());
+    physical += info.historic_layer_bytes;
+  }
+  const Generation gen = (*t)->generation();
+  return Reply{200,
+               {{"id", (*t)->id().ToString()},
+                {"state", {{"slug", "Active"}}},
+                {"current_physical_size", physical},
+                {"attachment_status", {{"slug", "attached"}}},
+                {"generation", gen.is_none() ? json(nullptr) : json(gen.value())},
+                {"timelines", timelines},
+                {"config", TenantConfigJson((*t)->config())}}};
+}
+
+absl::StatusOr<ManagementApi::Reply> ManagementApi::DeleteTenant(const httplib::Request& req) {
+  absl::StatusOr<std::shared_ptr<Tenant>> t = TenantOf(req);
+  if (!t.ok()) return t.status();
+  if (absl::Status s = engine_->DeleteTenant((*t)->id()); !s.ok()) return s;
+  server::LogInfo("tenant_deleted", {{"tenant_id", (*t)->id().ToString()}});
+  return Reply{200, nullptr};
+}
+
+absl::StatusOr<ManagementApi::Reply> ManagementApi::LocationConfig(const httplib::Request& req) {
+  absl::StatusOr<TenantShardId> id = ParseTenantShardIdField(req.matches[1].str(), "tenant_id");
+  if (!id.ok()) return id.status();
+  absl::StatusOr<json> body = ParseBody(req.body, /*empty_ok=*/false);
+  if (!body.ok()) return body.status();
+  absl::StatusOr<std::optional<std::string>> mode = OptString(*body, "mode");
+  if (!mode.ok()) return mode.status();
+  if (!mode->has_value()) return absl::InvalidArgumentError("mode: missing");
+  absl::StatusOr<std::optional<uint64_t>> gen = OptUint(*body, "generation", UINT32_MAX);
+  if (!gen.ok()) return gen.status();
+  for (const char* f : {"shard_number", "shard_count"}) {
+    absl::StatusOr<std::optional<uint64_t>> v = OptUint(*body, f, 255);
+    if (!v.ok()) return v.status();
+    const uint64_t want = f[6] == 'n' ? id->shard.number : id->shard.count;
+    if (v->has_value() && **v != want && !(want == 0 && **v <= 1)) {
+      return absl::InvalidArgumentError(StrCat(f, ": does not match the path's shard id"));
+    }
+  }
+  TenantConfig config;
+  if (auto c = body->find("tenant_conf"); c != body->end() && !c->is_null()) {
+    if (!c->is_object()) return absl::InvalidArgumentError("tenant_conf: must be an object");
+    if (absl::Status s = ApplyTenantConfig(*c, {}, &config); !s.ok()) return s;
+  }
+  const std::string& m = **mode;
+  if (m == "AttachedSingle") {
+    if (!gen->has_value()) return absl::InvalidArgumentError("generation: required to attach");
+    absl::StatusOr<std::shared_ptr<Tenant>> t =
+        engine_->AttachTenant(*id, config, Generation::Of(static_cast<uint32_t>(**gen)));
+    if (!t.ok()) return t.status();
+    server::LogInfo("tenant_attached", {{"tenant_id", id->ToString()}, {"generation", **gen}});
+    return Reply{200, {{"shards", json::array({{{"shard_id", id->ToString()},
+                                                {"generation", **gen}}})},
+                       {"stripe_size", nullptr}}};
+  }
+  if (m == "Detached") {
+    if (!engine_->GetTenant(*id).ok()) return Reply{200, {{"shards", json::array()}}};
+    return absl::InvalidArgumentError(
+        "mode Detached is not supported for an attached tenant yet (the engine has no detach "
+        "that keeps remote data; DELETE /v1/tenant/:id deletes it everywhere)");
+  }
+  if (m == "AttachedMulti" || m == "AttachedStale" || m == "Secondary") {
+    return absl::InvalidArgumentError(StrCat("mode ", m, " is not supported"));
+  }
+  return absl::InvalidArgumentError(StrCat("mode: unknown mode '", m,
+                                           "' (AttachedSingle, AttachedMulti, AttachedStale, "
+                                           "Secondary, Detached)"));
+}
+
+absl::StatusOr<ManagementApi::Reply> ManagementApi::ListTimelines(const httplib::Request& req) {
+  absl::StatusOr<std::shared_ptr<Tenant>> t = TenantOf(req);
+  if (!t.ok()) return t.status();
+  json list = json::array();
+  for (const TimelineInfo& info : (*t)->ListTimelines()) {
+    absl::StatusOr<std::shared_ptr<Timeline>> tl = (*t)->GetTimeline(info.timeline_id);
+    if (tl.ok()) list.push_back(TimelineJson(tl->get()));
+  }
+  return Reply{200, list};
+}
+
+void ManagementApi::WaitForUpload(Timeline* tl) {
+  if (!options_.remote_storage) return;
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::microseconds(kCreateUploadWaitUs);
+  while (std::chrono::steady_clock::now() < deadline) {
+    const TimelineInfo info = tl->Info();
+    if (info.remote_consistent_lsn >= info.disk_consistent_lsn) return;
+    std::this_thread::sleep_for(kUploadPollInterval);
+  }
+  server::LogWarn("timeline_upload_slow", {{"timeline_id", tl->id().ToString()}});
+}
+
+absl::StatusOr<ManagementApi::Reply> ManagementApi::CreateRoot(Tenant* tenant,
+                                                               const TimelineId& id) {
+  absl::StatusOr<std::shared_ptr<Timeline>> tl = tenant->CreateTimeline(id, kSupportedPgVersion);
+  if (!tl.ok()) return tl.status();
+  absl::StatusOr<Lsn> lsn = BootstrapTimeline(options_.bootstrap, tl->get());
+  if (!lsn.ok()) {
+    if (absl::Status d = tenant->DeleteTimeline(id); !d.ok()) {
+      server::LogError("bootstrap_cleanup_failed", {{"error", std::string(d.message())}});
+    }
+    return absl::InternalError(StrCat("bootstrap failed: ", lsn.status().message()));
+  }
+  WaitForUpload(tl->get());
+  return Reply{201, TimelineJson(tl->get())};
+}
+
+absl::StatusOr<ManagementApi::Reply> ManagementApi::CreateTimeline(const httplib::Request& req) {
+  absl::StatusOr<json> body = ParseBody(req.body, /*empty_ok=*/false);
+  if (!body.ok()) return body.status();
+  for (auto it = body->begin(); it != body->end(); ++it) {
+    const std::string& k = it.key();
+    if (k != "new_timeline_id" && k != "ancestor_timeline_id" && k != "ancestor_start_lsn" &&
+        k != "pg_version" && k != "read_only" && k != "existing_initdb_timeline_id") {
+      return absl::InvalidArgumentError(StrCat(k, ": unknown field"));
+    }
+  }
+  absl::StatusOr<std::optional<std::string>> id_text = OptString(*body, "new_timeline_id");
+  absl::StatusOr<std::optional<std::string>> anc_text = OptString(*body, "ancestor_timeline_id");
+  absl::StatusOr<std::optional<std::string>> lsn_text = OptString(*body, "ancestor_start_lsn");
+  absl::StatusOr<std::optional<std::string>> existing =
+      OptString(*body, "existing_initdb_timeline_id");
+  absl::StatusOr<std::optional<uint64_t>> pg = OptUint(*body, "pg_version", UINT32_MAX);
+  for (const absl::Status& s : {id_text.status(), anc_text.status(), lsn_text.status(),
+                                existing.status(), pg.status()}) {
+    if (!s.ok()) return s;
+  }
+  if (!id_text->has_value()) return absl::InvalidArgumentError("new_timeline_id: missing");
+  absl::StatusOr<TimelineId> id = ParseTimelineIdField(**id_text, "new_timeline_id");
+  if (!id.ok()) return id.status();
+  if (pg->has_value() && **pg != kSupportedPgVersion) {
+    return absl::InvalidArgumentError(
+        StrCat("pg_version: ", **pg, " is not supported (only ", kSupportedPgVersion, ")"));
+  }
+  if (existing->has_value()) {
+    return absl::InvalidArgumentError("existing_initdb_timeline_id: not supported");
+  }
+  if (auto ro = body->find("read_only"); ro != body->end() && !ro->is_null() && *ro != false) {
+    return absl::InvalidArgumentError("read_only: read-only branches are not supported");
+  }
+  std::optional<Lsn> start;
+  if (lsn_text->has_value()) {
+    absl::StatusOr<Lsn> l = ParseLsnField(**lsn_text, "ancestor_start_lsn");
+    if (!l.ok()) return l.status();
+    start = *l;
+  }
+  std::optional<TimelineId> ancestor;
+  if (anc_text->has_value()) {
+    absl::StatusOr<TimelineId> a = ParseTimelineIdField(**anc_text, "ancestor_timeline_id");
+    if (!a.ok()) return a.status();
+    ancestor = *a;
+  }
+  if (start.has_value() && !ancestor.has_value()) {
+    return absl::InvalidArgumentError("ancestor_start_lsn: given without ancestor_timeline_id");
+  }
+  absl::StatusOr<std::shared_ptr<Tenant>> t = TenantOf(req);
+  if (!t.ok()) return t.status();
+  if ((*t)->GetTimeline(*id).ok()) {
+    return absl::AlreadyExistsError(StrCat("timeline ", id->ToString(), " already exists"));
+  }
+  if (!ancestor.has_value()) return CreateRoot(t->get(), *id);
+  if (absl::Status s = (*t)->GetTimeline(*ancestor).status(); absl::IsNotFound(s)) {
+    return absl::NotFoundError(StrCat("ancestor timeline ", ancestor->ToString(), " not found"));
+  }
+  absl::StatusOr<std::shared_ptr<Timeline>> tl =
+      (*t)->CreateBranch(*id, *ancestor, start.value_or(Lsn::Invalid()));
+  if (!tl.ok()) return tl.status();
+  server::LogInfo("branch_created", {{"timeline_id", id->ToString()},
+                                     {"ancestor", ancestor->ToString()}});
+  WaitForUpload(tl->get());
+  return Reply{201, TimelineJson(tl->get())};
+}
+
+absl::StatusOr<ManagementApi::Reply> ManagementApi::GetTimeline(const httplib::Request& req) {
+  absl::StatusOr<std::shared_ptr<Timeline>> tl = TimelineOf(req);
+  if (!tl.ok()) return tl.status();
+  return Reply{200, TimelineJson(tl->get())};
+}
+
+absl::StatusOr<ManagementApi::Reply> ManagementApi::DeleteTimeline(const httplib::Request& req) {
+  absl::StatusOr<std::shared_ptr<Timeline>> tl = TimelineOf(req);
+  if (!tl.ok()) return tl.status();
+  absl::StatusOr<std::shared_ptr<Tenant>> t = TenantOf(req);
+  if (!t.ok()) return t.status();
+  if (absl::Status s = (*t)->DeleteTimeline((*tl)->id()); !s.ok()) return s;
+  return Reply{200, nullptr};
+}
+
+absl::StatusOr<ManagementApi::Reply> ManagementApi::Maintenance(const httplib::Request& req) {
+  const std::string op = req.matches[3].str();
+  absl::StatusOr<json> body = ParseBody(req.body, /*empty_ok=*/true);
+  if (!body.ok()) return body.status();
+  absl::StatusOr<std::optional<uint64_t>> horizon = OptUint(*body, "gc_horizon", UINT64_MAX);
+  if (!horizon.ok()) return horizon.status();
+  absl::StatusOr<std::shared_ptr<Timeline>> tl = TimelineOf(req);
+  if (!tl.ok()) return tl.status();
+  MaintenanceResult total;
+  auto add = [&total](const absl::StatusOr<MaintenanceResult>& r) {
+    if (!r.ok()) return r.status();
+    total.layers_created += r->layers_created;
+    total.layers_removed += r->layers_removed;
+    total.bytes_written += r->bytes_written;
+    return absl::OkStatus();
+  };
+  absl::Status s;
+  if (op == "checkpoint") s = add((*tl)->Flush());
+  if (s.ok() && op != "do_gc") s = add((*tl)->Compact(/*force=*/op == "compact"));
+  if (s.ok() && op == "do_gc") s = add((*tl)->Gc(*horizon));
+  if (!s.ok()) return s;
+  return Reply{200,
+               {{"layers_created", total.layers_created},
+                {"layers_removed", total.layers_removed},
+                {"bytes_written", total.bytes_written}}};
+}
+
+absl::StatusOr<ManagementApi::Reply> ManagementApi::LeaseLsn(const httplib::Request& req) {
+  absl::StatusOr<json> body = ParseBody(req.body, /*empty_ok=*/false);
+  if (!body.ok()) return body.status();
+  absl::StatusOr<std::optional<std::string>> text = OptString(*body, "lsn");
+  if (!text.ok()) return text.status();
+  if (!text->has_value()) return absl::InvalidArgumentError("lsn: missing");
+  absl::StatusOr<Lsn> lsn = ParseLsnField(**text, "lsn");
+  if (!lsn.ok()) return lsn.status();
+  absl::StatusOr<std::shared_ptr<Timeline>> tl = TimelineOf(req);
+  if (!tl.ok()) return tl.status();
+  absl::StatusOr<int64_t> until = (*tl)->LeaseLsn(*lsn);
+  if (!until.ok()) return until.status();
+  const std::time_t secs = static_cast<std::time_t>(*until / kMicrosPerSecond);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+  char stamp[64];
+  std::snprintf(stamp, sizeof(stamp), "%s.%03dZ", buf, static_cast<int>((*until / 1000) % 1000));
+  return Reply{200, {{"valid_until", std::string(stamp)}}};
+}
+
+}  // namespace neon::pageserver
