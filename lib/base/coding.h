@@ -54,6 +54,22 @@ inline uint64_t DecodeFixed64LE(const uint8_t* p) {
 }
 
 // Appenders.
+// A T stored in host byte order (a C struct field written by a process on
+// this machine, e.g. Postgres's WAL), read without alignment requirements.
+template <typename T>
+inline T LoadHost(const char* p) {
+  T v;
+  std::memcpy(&v, p, sizeof(T));
+  return v;
+}
+// The same at `off` of `d`; zero when the field lies outside `d`.
+template <typename T>
+inline T LoadHost(std::string_view d, size_t off) {
+  T v{};
+  if (off <= d.size() && sizeof(T) <= d.size() - off) std::memcpy(&v, d.data() + off, sizeof(T));
+  return v;
+}
+
 inline void PutU8(std::string* out, uint8_t v) { out->push_back(char(v)); }
 inline void PutFixed16BE(std::string* out, uint16_t v) {
   uint8_t b[2];

@@ -8,6 +8,7 @@
 #include <map>
 
 #include "base/crc32c.h"
+#include "base/coding.h"
 #include "base/status_macros.h"
 #include "base/str_cat.h"
 #include "engine/wal_ingest_impl.h"
@@ -22,13 +23,6 @@ constexpr size_t kControlStateOffset = 16, kControlCheckpointOffset = 32,
                  kControlCheckpointCopyOffset = 40;
 constexpr uint32_t kDbShutdowned = 1, kDbShutdownedInRecovery = 2;
 constexpr uint64_t kProgressEveryPages = 4096;
-
-template <typename T>
-T Load(std::string_view d, size_t off) {
-  T v{};
-  if (off + sizeof(T) <= d.size()) std::memcpy(&v, d.data() + off, sizeof(T));
-  return v;
-}
 
 absl::StatusOr<std::string> ReadWhole(FileSystem* fs, const std::string& path) {
   NEON_ASSIGN_OR_RETURN(auto f, fs->NewRandomAccessFile(path));
@@ -161,7 +155,7 @@ class Importer {
       if (name.size() != 8 || *end != '\0') continue;
       NEON_ASSIGN_OR_RETURN(std::string data, ReadWhole(fs_, StrCat(path, "/", name)));
       if (data.size() < 4 ||
-          crc32c::Value(data.data(), data.size() - 4) != Load<uint32_t>(data, data.size() - 4)) {
+          crc32c::Value(data.data(), data.size() - 4) != LoadHost<uint32_t>(data, data.size() - 4)) {
         return absl::DataLossError(StrCat(path, "/", name, ": two-phase state file CRC mismatch"));
       }
       data.resize(data.size() - 4);
@@ -190,16 +184,16 @@ class Importer {
 absl::StatusOr<Lsn> ReadControl(FileSystem* fs, const std::string& dir, std::string* control) {
   NEON_ASSIGN_OR_RETURN(*control, ReadWhole(fs, StrCat(dir, "/global/pg_control")));
   if (control->size() < kControlCrcOffset + 4 ||
-      crc32c::Value(control->data(), kControlCrcOffset) != Load<uint32_t>(*control, kControlCrcOffset)) {
+      crc32c::Value(control->data(), kControlCrcOffset) != LoadHost<uint32_t>(*control, kControlCrcOffset)) {
     return absl::DataLossError(StrCat(dir, "/global/pg_control: CRC mismatch"));
   }
-  const uint32_t state = Load<uint32_t>(*control, kControlStateOffset);
+  const uint32_t state = LoadHost<uint32_t>(*control, kControlStateOffset);
   if (state != kDbShutdowned && state != kDbShutdownedInRecovery) {
     return absl::FailedPreconditionError(
         StrCat(dir, " was not shut down cleanly (pg_control state ", state,
                "); import a base backup taken at a checkpoint"));
   }
-  return Lsn(Load<uint64_t>(*control, kControlCheckpointOffset)).Align();
+  return Lsn(LoadHost<uint64_t>(*control, kControlCheckpointOffset)).Align();
 }
 
 }  // namespace

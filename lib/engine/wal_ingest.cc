@@ -5,6 +5,7 @@
 
 #include <cstring>
 
+#include "base/coding.h"
 #include "base/status_macros.h"
 #include "base/str_cat.h"
 #include "engine/wal_ingest_impl.h"
@@ -16,13 +17,6 @@ namespace {
 // Heap blocks covered by one visibility-map page: 2 bits per heap block in
 // the page's usable space (access/heapam/visibilitymap.c).
 constexpr uint32_t kVmHeapBlocksPerPage = (8192 - 24) * 4;
-
-template <typename T>
-T Load(std::string_view d, size_t off) {
-  T v{};
-  if (off + sizeof(T) <= d.size()) std::memcpy(&v, d.data() + off, sizeof(T));
-  return v;
-}
 
 bool PageIsNew(const std::string& page) {
   uint16_t upper;
@@ -90,22 +84,22 @@ absl::Status WalIngester::Impl::IngestHeapVmClears(const WalRecord& r) {
   if (b0 == nullptr) return absl::OkStatus();
   if (r.rmid == pg::kRmHeap) {
     if (op == pg::kHeapInsert) {
-      if (Load<uint8_t>(d, 2) & pg::kXlhInsertAllVisibleCleared) new_blk = b0->blkno;
+      if (LoadHost<uint8_t>(d, 2) & pg::kXlhInsertAllVisibleCleared) new_blk = b0->blkno;
     } else if (op == pg::kHeapDelete) {
-      if (Load<uint8_t>(d, 7) & pg::kXlhDeleteAllVisibleCleared) new_blk = b0->blkno;
+      if (LoadHost<uint8_t>(d, 7) & pg::kXlhDeleteAllVisibleCleared) new_blk = b0->blkno;
     } else if (op == pg::kHeapUpdate || op == pg::kHeapHotUpdate) {
-      const uint8_t f = Load<uint8_t>(d, 7);
+      const uint8_t f = LoadHost<uint8_t>(d, 7);
       if (f & pg::kXlhUpdateOldAllVisibleCleared) old_blk = (b1 != nullptr ? b1 : b0)->blkno;
       if (f & pg::kXlhUpdateNewAllVisibleCleared) new_blk = b0->blkno;
     } else if (op == pg::kHeapLock) {
-      if (Load<uint8_t>(d, 7) & pg::kXlhLockAllFrozenCleared) old_blk = b0->blkno;
+      if (LoadHost<uint8_t>(d, 7) & pg::kXlhLockAllFrozenCleared) old_blk = b0->blkno;
       flags = pg::kVmAllFrozen;
     }
   } else {  // Heap2
     if (op == pg::kHeap2MultiInsert) {
-      if (Load<uint8_t>(d, 0) & pg::kXlhInsertAllVisibleCleared) new_blk = b0->blkno;
+      if (LoadHost<uint8_t>(d, 0) & pg::kXlhInsertAllVisibleCleared) new_blk = b0->blkno;
     } else if (op == pg::kHeap2LockUpdated) {
-      if (Load<uint8_t>(d, 7) & pg::kXlhLockAllFrozenCleared) old_blk = b0->blkno;
+      if (LoadHost<uint8_t>(d, 7) & pg::kXlhLockAllFrozenCleared) old_blk = b0->blkno;
       flags = pg::kVmAllFrozen;
     }
   }

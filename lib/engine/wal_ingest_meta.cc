@@ -14,13 +14,6 @@
 namespace neon {
 namespace {
 
-template <typename T>
-T Load(std::string_view d, size_t off) {
-  T v{};
-  if (off + sizeof(T) <= d.size()) std::memcpy(&v, d.data() + off, sizeof(T));
-  return v;
-}
-
 // FSM geometry (storage/freespace/freespace.c): leaf slots per FSM page and
 // the logical-to-physical block mapping of its three-level tree.
 constexpr uint32_t kSlotsPerFsmPage = 4069;
@@ -62,11 +55,11 @@ std::string EncodeDbDir(const std::map<std::pair<uint32_t, uint32_t>, bool>& dbs
 
 absl::Status DecodeDbDir(std::string_view v, std::map<std::pair<uint32_t, uint32_t>, bool>* out) {
   if (v.size() < 4) return BadDir("database");
-  const uint32_t n = Load<uint32_t>(v, 0);
+  const uint32_t n = LoadHost<uint32_t>(v, 0);
   if (v.size() != 4 + 9ull * n) return BadDir("database");
   for (uint32_t i = 0; i < n; i++) {
     const size_t o = 4 + 9ull * i;
-    (*out)[{Load<uint32_t>(v, o), Load<uint32_t>(v, o + 4)}] = v[o + 8] != 0;
+    (*out)[{LoadHost<uint32_t>(v, o), LoadHost<uint32_t>(v, o + 4)}] = v[o + 8] != 0;
   }
   return absl::OkStatus();
 }
@@ -83,11 +76,11 @@ std::string EncodeRelDir(const std::set<std::pair<uint32_t, uint8_t>>& rels) {
 
 absl::Status DecodeRelDir(std::string_view v, std::set<std::pair<uint32_t, uint8_t>>* out) {
   if (v.size() < 4) return BadDir("relation");
-  const uint32_t n = Load<uint32_t>(v, 0);
+  const uint32_t n = LoadHost<uint32_t>(v, 0);
   if (v.size() != 4 + 5ull * n) return BadDir("relation");
   for (uint32_t i = 0; i < n; i++) {
     const size_t o = 4 + 5ull * i;
-    out->insert({Load<uint32_t>(v, o), static_cast<uint8_t>(v[o + 4])});
+    out->insert({LoadHost<uint32_t>(v, o), static_cast<uint8_t>(v[o + 4])});
   }
   return absl::OkStatus();
 }
@@ -100,8 +93,8 @@ std::string EncodeU32Set(const std::set<uint32_t>& s) {
 }
 
 absl::Status DecodeU32Set(std::string_view v, std::set<uint32_t>* out) {
-  if (v.size() < 4 || v.size() != 4 + 4ull * Load<uint32_t>(v, 0)) return BadDir("SLRU");
-  for (size_t o = 4; o < v.size(); o += 4) out->insert(Load<uint32_t>(v, o));
+  if (v.size() < 4 || v.size() != 4 + 4ull * LoadHost<uint32_t>(v, 0)) return BadDir("SLRU");
+  for (size_t o = 4; o < v.size(); o += 4) out->insert(LoadHost<uint32_t>(v, o));
   return absl::OkStatus();
 }
 
@@ -113,8 +106,8 @@ std::string EncodeU64Set(const std::set<uint64_t>& s) {
 }
 
 absl::Status DecodeU64Set(std::string_view v, std::set<uint64_t>* out) {
-  if (v.size() < 4 || v.size() != 4 + 8ull * Load<uint32_t>(v, 0)) return BadDir("two-phase");
-  for (size_t o = 4; o < v.size(); o += 8) out->insert(Load<uint64_t>(v, o));
+  if (v.size() < 4 || v.size() != 4 + 8ull * LoadHost<uint32_t>(v, 0)) return BadDir("two-phase");
+  for (size_t o = 4; o < v.size(); o += 8) out->insert(LoadHost<uint64_t>(v, o));
   return absl::OkStatus();
 }
 
@@ -227,17 +220,17 @@ absl::Status WalIngester::Impl::IngestSmgr(const WalRecord& r) {
   std::string_view d = r.main_data();
   const uint8_t type = r.info & pg::kXlrRmgrInfoMask;
   if (type == pg::kSmgrCreate) {  // xl_smgr_create {RelFileNode rnode; ForkNumber forkNum}
-    RelTag rel{Load<uint32_t>(d, 0), Load<uint32_t>(d, 4), Load<uint32_t>(d, 8),
-               static_cast<uint8_t>(Load<uint32_t>(d, 12))};
+    RelTag rel{LoadHost<uint32_t>(d, 0), LoadHost<uint32_t>(d, 4), LoadHost<uint32_t>(d, 8),
+               static_cast<uint8_t>(LoadHost<uint32_t>(d, 12))};
     if (RelExists(rel)) return absl::OkStatus();
     NEON_RETURN_IF_ERROR(EnsureRelation(rel));
     return SetRelSize(rel, 0);
   }
   if (type != pg::kSmgrTruncate) return absl::OkStatus();
   // xl_smgr_truncate {BlockNumber blkno; RelFileNode rnode; int flags}
-  const uint32_t blkno = Load<uint32_t>(d, 0);
-  RelTag rel{Load<uint32_t>(d, 4), Load<uint32_t>(d, 8), Load<uint32_t>(d, 12), pg::kMainFork};
-  const uint32_t flags = Load<uint32_t>(d, 16);
+  const uint32_t blkno = LoadHost<uint32_t>(d, 0);
+  RelTag rel{LoadHost<uint32_t>(d, 4), LoadHost<uint32_t>(d, 8), LoadHost<uint32_t>(d, 12), pg::kMainFork};
+  const uint32_t flags = LoadHost<uint32_t>(d, 16);
   if ((flags & pg::kSmgrTruncateHeap) && RelExists(rel)) {
     NEON_ASSIGN_OR_RETURN(uint32_t n, RelSize(rel));
     if (n > blkno) NEON_RETURN_IF_ERROR(SetRelSize(rel, blkno));
@@ -283,8 +276,8 @@ absl::Status WalIngester::Impl::IngestDbase(const WalRecord& r) {
   const uint8_t type = r.info & pg::kXlrRmgrInfoMask;
   if (type == pg::kDbaseCreateFileCopy) {
     // {Oid db_id; Oid tablespace_id; Oid src_db_id; Oid src_tablespace_id}
-    const uint32_t db = Load<uint32_t>(d, 0), spc = Load<uint32_t>(d, 4);
-    const uint32_t src_db = Load<uint32_t>(d, 8), src_spc = Load<uint32_t>(d, 12);
+    const uint32_t db = LoadHost<uint32_t>(d, 0), spc = LoadHost<uint32_t>(d, 4);
+    const uint32_t src_db = LoadHost<uint32_t>(d, 8), src_spc = LoadHost<uint32_t>(d, 12);
     // The copy reads the source as of the previous record: make it readable.
     NEON_RETURN_IF_ERROR(Commit());
     const ReadLsn at{last_end_, last_end_};
@@ -307,10 +300,10 @@ absl::Status WalIngester::Impl::IngestDbase(const WalRecord& r) {
     return absl::OkStatus();
   }
   if (type == pg::kDbaseDrop) {  // {Oid db_id; int ntablespaces; Oid tablespace_ids[]}
-    const uint32_t db = Load<uint32_t>(d, 0);
-    const uint32_t n = Load<uint32_t>(d, 4);
+    const uint32_t db = LoadHost<uint32_t>(d, 0);
+    const uint32_t n = LoadHost<uint32_t>(d, 4);
     for (uint32_t i = 0; i < n && 8 + 4ull * i + 4 <= d.size(); i++) {
-      const uint32_t spc = Load<uint32_t>(d, 8 + 4 * i);
+      const uint32_t spc = LoadHost<uint32_t>(d, 8 + 4 * i);
       NEON_RETURN_IF_ERROR(ReadRelDir(spc, db));
       const auto rels = reldirs_[{spc, db}];
       for (const auto& [relno, fork] : rels) {
@@ -325,8 +318,8 @@ absl::Status WalIngester::Impl::IngestDbase(const WalRecord& r) {
 absl::Status WalIngester::Impl::IngestRelMap(const WalRecord& r) {
   // xl_relmap_update {Oid dbid; Oid tsid; int32 nbytes; char data[]}
   std::string_view d = r.main_data();
-  const uint32_t db = Load<uint32_t>(d, 0), spc = Load<uint32_t>(d, 4);
-  const uint32_t n = Load<uint32_t>(d, 8);
+  const uint32_t db = LoadHost<uint32_t>(d, 0), spc = LoadHost<uint32_t>(d, 4);
+  const uint32_t n = LoadHost<uint32_t>(d, 8);
   if (d.size() < 12 + static_cast<uint64_t>(n)) {
     return absl::DataLossError(StrCat("relmap update at ", r.lsn.ToString(), " is truncated"));
   }

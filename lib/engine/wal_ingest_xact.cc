@@ -16,13 +16,6 @@
 namespace neon {
 namespace {
 
-template <typename T>
-T Load(std::string_view d, size_t off) {
-  T v{};
-  if (off + sizeof(T) <= d.size()) std::memcpy(&v, d.data() + off, sizeof(T));
-  return v;
-}
-
 constexpr uint32_t kClogXactsPerPage = 8192 * 4;
 constexpr uint32_t kMultiXactOffsetsPerPage = 8192 / 4;
 constexpr uint32_t kMultiXactMembersPerPage = (8192 / 20) * 4;  // 409 groups of 4
@@ -50,35 +43,35 @@ struct ParsedXact {
 absl::StatusOr<ParsedXact> ParseXact(const WalRecord& r, bool commit) {
   std::string_view d = r.main_data();
   ParsedXact p;
-  p.xact_time = Load<int64_t>(d, 0);
+  p.xact_time = LoadHost<int64_t>(d, 0);
   size_t pos = 8;
   uint32_t xinfo = 0;
   if (r.info & pg::kXactHasInfo) {
-    xinfo = Load<uint32_t>(d, pos);
+    xinfo = LoadHost<uint32_t>(d, pos);
     pos += 4;
   }
   if (xinfo & pg::kXinfoHasDbinfo) pos += 8;
   if (xinfo & pg::kXinfoHasSubxacts) {
-    const uint32_t n = Load<uint32_t>(d, pos);
+    const uint32_t n = LoadHost<uint32_t>(d, pos);
     if (pos + 4 + 4ull * n > d.size()) return absl::DataLossError("transaction record truncated");
-    for (uint32_t i = 0; i < n; i++) p.subxacts.push_back(Load<uint32_t>(d, pos + 4 + 4 * i));
+    for (uint32_t i = 0; i < n; i++) p.subxacts.push_back(LoadHost<uint32_t>(d, pos + 4 + 4 * i));
     pos += 4 + 4ull * n;
   }
   if (xinfo & pg::kXinfoHasRelfilenodes) {
-    const uint32_t n = Load<uint32_t>(d, pos);
+    const uint32_t n = LoadHost<uint32_t>(d, pos);
     if (pos + 4 + 12ull * n > d.size()) return absl::DataLossError("transaction record truncated");
     for (uint32_t i = 0; i < n; i++) {
       const size_t o = pos + 4 + 12ull * i;
-      p.dropped.push_back(RelTag{Load<uint32_t>(d, o), Load<uint32_t>(d, o + 4),
-                                 Load<uint32_t>(d, o + 8), 0});
+      p.dropped.push_back(RelTag{LoadHost<uint32_t>(d, o), LoadHost<uint32_t>(d, o + 4),
+                                 LoadHost<uint32_t>(d, o + 8), 0});
     }
     pos += 4 + 12ull * n;
   }
-  if (xinfo & pg::kXinfoHasDroppedStats) pos += 4 + 12ull * Load<uint32_t>(d, pos);
-  if (commit && (xinfo & pg::kXinfoHasInvals)) pos += 4 + 16ull * Load<uint32_t>(d, pos);
+  if (xinfo & pg::kXinfoHasDroppedStats) pos += 4 + 12ull * LoadHost<uint32_t>(d, pos);
+  if (commit && (xinfo & pg::kXinfoHasInvals)) pos += 4 + 16ull * LoadHost<uint32_t>(d, pos);
   if (xinfo & pg::kXinfoHasTwophase) {
     if (pos + 4 > d.size()) return absl::DataLossError("transaction record truncated");
-    p.twophase_xid = Load<uint32_t>(d, pos);
+    p.twophase_xid = LoadHost<uint32_t>(d, pos);
   }
   return p;
 }
@@ -87,10 +80,10 @@ absl::StatusOr<ParsedXact> ParseXact(const WalRecord& r, bool commit) {
 
 // ---- Checkpoint -------------------------------------------------------------------
 
-uint32_t PgCheckpoint::Get32(size_t off) const { return Load<uint32_t>(bytes, off); }
+uint32_t PgCheckpoint::Get32(size_t off) const { return LoadHost<uint32_t>(bytes, off); }
 void PgCheckpoint::Set32(size_t off, uint32_t v) { std::memcpy(bytes.data() + off, &v, 4); }
 void PgCheckpoint::Set64(size_t off, uint64_t v) { std::memcpy(bytes.data() + off, &v, 8); }
-uint64_t PgCheckpoint::next_xid() const { return Load<uint64_t>(bytes, kNextXid); }
+uint64_t PgCheckpoint::next_xid() const { return LoadHost<uint64_t>(bytes, kNextXid); }
 void PgCheckpoint::set_next_xid(uint64_t v) { Set64(kNextXid, v); }
 
 // nextXid stays above every xid in the WAL, aligned up to 1024 so the
@@ -120,7 +113,7 @@ absl::Status WalIngester::Impl::PutSlruPage(SlruKind kind, uint32_t pageno, Valu
     uint32_t size = 0;
     if (last_end_.valid()) {
       absl::StatusOr<std::string> s = tl_->GetPage(Key::SlruSegmentSize(kind, segno), last_end_);
-      if (s.ok() && s->size() == 4) size = Load<uint32_t>(*s, 0);
+      if (s.ok() && s->size() == 4) size = LoadHost<uint32_t>(*s, 0);
     }
     it = slru_sizes_.emplace(std::make_pair(k, segno), size).first;
   }
@@ -177,14 +170,14 @@ absl::Status WalIngester::Impl::IngestClog(const WalRecord& r) {
   std::string_view d = r.main_data();
   const uint8_t type = r.info & pg::kXlrRmgrInfoMask;
   if (type == pg::kClogZeroPage) {
-    return PutSlruPage(SlruKind::kClog, Load<uint32_t>(d, 0), Value::Image(std::string(8192, '\0')),
+    return PutSlruPage(SlruKind::kClog, LoadHost<uint32_t>(d, 0), Value::Image(std::string(8192, '\0')),
                        true);
   }
   if (type != pg::kClogTruncate) return absl::OkStatus();
   // xl_clog_truncate {int pageno; TransactionId oldestXact; Oid oldestXactDb}
-  const uint32_t cutoff = Load<uint32_t>(d, 0);
-  checkpoint_.Set32(PgCheckpoint::kOldestXid, Load<uint32_t>(d, 4));
-  checkpoint_.Set32(PgCheckpoint::kOldestXidDb, Load<uint32_t>(d, 8));
+  const uint32_t cutoff = LoadHost<uint32_t>(d, 0);
+  checkpoint_.Set32(PgCheckpoint::kOldestXid, LoadHost<uint32_t>(d, 4));
+  checkpoint_.Set32(PgCheckpoint::kOldestXidDb, LoadHost<uint32_t>(d, 8));
   checkpoint_dirty_ = true;
   auto& dir = slru_dirs_[static_cast<int>(SlruKind::kClog)];
   for (auto it = dir.begin(); it != dir.end();) {
@@ -204,15 +197,15 @@ absl::Status WalIngester::Impl::IngestMultiXact(const WalRecord& r) {
   const uint8_t type = r.info & pg::kXlrRmgrInfoMask;
   const Value zero = Value::Image(std::string(8192, '\0'));
   if (type == pg::kMultiXactZeroOffPage) {
-    return PutSlruPage(SlruKind::kMultiXactOffsets, Load<uint32_t>(d, 0), zero, true);
+    return PutSlruPage(SlruKind::kMultiXactOffsets, LoadHost<uint32_t>(d, 0), zero, true);
   }
   if (type == pg::kMultiXactZeroMemPage) {
-    return PutSlruPage(SlruKind::kMultiXactMembers, Load<uint32_t>(d, 0), zero, true);
+    return PutSlruPage(SlruKind::kMultiXactMembers, LoadHost<uint32_t>(d, 0), zero, true);
   }
   if (type == pg::kMultiXactCreateId) {
     // {MultiXactId mid; MultiXactOffset moff; int32 nmembers; {xid, status}[]}
-    const uint32_t mid = Load<uint32_t>(d, 0), moff = Load<uint32_t>(d, 4);
-    const uint32_t n = Load<uint32_t>(d, 8);
+    const uint32_t mid = LoadHost<uint32_t>(d, 0), moff = LoadHost<uint32_t>(d, 4);
+    const uint32_t n = LoadHost<uint32_t>(d, 8);
     if (12 + 8ull * n > d.size()) return absl::DataLossError("multixact record truncated");
     NEON_RETURN_IF_ERROR(PutSlruPage(SlruKind::kMultiXactOffsets, mid / kMultiXactOffsetsPerPage,
                                      Value::FromRecord(MultixactOffsetCreate{mid, moff}), false));
@@ -222,7 +215,7 @@ absl::Status WalIngester::Impl::IngestMultiXact(const WalRecord& r) {
       MultixactMembersCreate m;
       m.moff = off;
       for (uint32_t k = 0; k < room && i < n; k++, i++) {
-        m.members.push_back({Load<uint32_t>(d, 12 + 8 * i), Load<uint32_t>(d, 16 + 8 * i)});
+        m.members.push_back({LoadHost<uint32_t>(d, 12 + 8 * i), LoadHost<uint32_t>(d, 16 + 8 * i)});
         AdvanceNextXid(m.members.back().xid);
       }
       const uint32_t page = off / kMultiXactMembersPerPage;
@@ -243,12 +236,12 @@ absl::Status WalIngester::Impl::IngestMultiXact(const WalRecord& r) {
   if (type == pg::kMultiXactTruncateId) {
     // {Oid oldestMultiDB; MultiXactId startTruncOff, endTruncOff;
     //  MultiXactOffset startTruncMemb, endTruncMemb}
-    checkpoint_.Set32(PgCheckpoint::kOldestMultiDb, Load<uint32_t>(d, 0));
-    checkpoint_.Set32(PgCheckpoint::kOldestMulti, Load<uint32_t>(d, 8));
+    checkpoint_.Set32(PgCheckpoint::kOldestMultiDb, LoadHost<uint32_t>(d, 0));
+    checkpoint_.Set32(PgCheckpoint::kOldestMulti, LoadHost<uint32_t>(d, 8));
     checkpoint_dirty_ = true;
     const uint32_t max_seg = 0xFFFFFFFFu / kMultiXactMembersPerPage / kSlruPagesPerSegment;
-    uint32_t seg = Load<uint32_t>(d, 12) / kMultiXactMembersPerPage / kSlruPagesPerSegment;
-    const uint32_t end = Load<uint32_t>(d, 16) / kMultiXactMembersPerPage / kSlruPagesPerSegment;
+    uint32_t seg = LoadHost<uint32_t>(d, 12) / kMultiXactMembersPerPage / kSlruPagesPerSegment;
+    const uint32_t end = LoadHost<uint32_t>(d, 16) / kMultiXactMembersPerPage / kSlruPagesPerSegment;
     auto& dir = slru_dirs_[static_cast<int>(SlruKind::kMultiXactMembers)];
     for (uint32_t steps = 0; seg != end && steps <= max_seg; steps++) {
       if (dir.erase(seg)) slru_dirty_[static_cast<int>(SlruKind::kMultiXactMembers)] = true;
@@ -264,7 +257,7 @@ absl::Status WalIngester::Impl::IngestXlog(const WalRecord& r) {
   std::string_view d = r.main_data();
   const uint8_t type = r.info & pg::kXlrRmgrInfoMask;
   if (type == pg::kXlogNextOid) {
-    checkpoint_.Set32(PgCheckpoint::kNextOid, Load<uint32_t>(d, 0));
+    checkpoint_.Set32(PgCheckpoint::kNextOid, LoadHost<uint32_t>(d, 0));
     checkpoint_dirty_ = true;
   } else if (type == pg::kXlogCheckpointShutdown || type == pg::kXlogCheckpointOnline) {
     if (d.size() < PgCheckpoint::kSize) return absl::DataLossError("checkpoint record too short");
@@ -289,7 +282,7 @@ absl::Status WalIngester::Impl::IngestXlog(const WalRecord& r) {
 absl::Status WalIngester::Impl::IngestStandby(const WalRecord& r) {
   if ((r.info & pg::kXlrRmgrInfoMask) != pg::kStandbyRunningXacts) return absl::OkStatus();
   // xl_running_xacts {int xcnt; int subxcnt; bool overflow; xid nextXid; xid oldestRunningXid; ...}
-  checkpoint_.Set32(PgCheckpoint::kOldestActiveXid, Load<uint32_t>(r.main_data(), 16));
+  checkpoint_.Set32(PgCheckpoint::kOldestActiveXid, LoadHost<uint32_t>(r.main_data(), 16));
   checkpoint_dirty_ = true;
   return absl::OkStatus();
 }

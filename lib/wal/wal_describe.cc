@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "base/coding.h"
 #include "base/str_cat.h"
 #include "wal/pg_constants.h"
 
@@ -98,13 +99,6 @@ const NameTable* TableFor(uint8_t rmid) {
   }
 }
 
-template <typename T>
-T Load(std::string_view d, size_t off) {
-  T v{};
-  if (off + sizeof(T) <= d.size()) std::memcpy(&v, d.data() + off, sizeof(T));
-  return v;
-}
-
 std::string Fmt(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 std::string Fmt(const char* fmt, ...) {
   char buf[256];
@@ -123,14 +117,14 @@ std::string LsnText(Lsn lsn) {
 std::string HeapDescription(uint8_t op, std::string_view d) {
   switch (op) {
     case kHeapInsert:
-      return Fmt("off %u flags 0x%02X", Load<uint16_t>(d, 0), Load<uint8_t>(d, 2));
+      return Fmt("off %u flags 0x%02X", LoadHost<uint16_t>(d, 0), LoadHost<uint8_t>(d, 2));
     case kHeapDelete:
-      return Fmt("off %u flags 0x%02X", Load<uint16_t>(d, 4), Load<uint8_t>(d, 7));
+      return Fmt("off %u flags 0x%02X", LoadHost<uint16_t>(d, 4), LoadHost<uint8_t>(d, 7));
     case kHeapUpdate:
     case kHeapHotUpdate:
-      return Fmt("off %u xmax %u flags 0x%02X ; new off %u xmax %u", Load<uint16_t>(d, 4),
-                 Load<uint32_t>(d, 0), Load<uint8_t>(d, 7), Load<uint16_t>(d, 12),
-                 Load<uint32_t>(d, 8));
+      return Fmt("off %u xmax %u flags 0x%02X ; new off %u xmax %u", LoadHost<uint16_t>(d, 4),
+                 LoadHost<uint32_t>(d, 0), LoadHost<uint8_t>(d, 7), LoadHost<uint16_t>(d, 12),
+                 LoadHost<uint32_t>(d, 8));
     default:
       return "";
   }
@@ -163,28 +157,28 @@ std::string WalRecordDescription(const WalRecord& r) {
   const uint8_t type = r.info & kXlrRmgrInfoMask;
   switch (r.rmid) {
     case kRmXlog:
-      if (type == kXlogNextOid) return Fmt("%u", Load<uint32_t>(d, 0));
+      if (type == kXlogNextOid) return Fmt("%u", LoadHost<uint32_t>(d, 0));
       if (type == kXlogCheckpointShutdown || type == kXlogCheckpointOnline) {
         return Fmt("redo %s; tli %u; xid %u:%u; oid %u",
-                   LsnText(Lsn(Load<uint64_t>(d, 0))).c_str() , Load<uint32_t>(d, 8),
-                   static_cast<uint32_t>(Load<uint64_t>(d, 24) >> 32),
-                   static_cast<uint32_t>(Load<uint64_t>(d, 24)), Load<uint32_t>(d, 32));
+                   LsnText(Lsn(LoadHost<uint64_t>(d, 0))).c_str() , LoadHost<uint32_t>(d, 8),
+                   static_cast<uint32_t>(LoadHost<uint64_t>(d, 24) >> 32),
+                   static_cast<uint32_t>(LoadHost<uint64_t>(d, 24)), LoadHost<uint32_t>(d, 32));
       }
       return "";
     case kRmHeap:
       return HeapDescription(r.info & kHeapOpMask, d);
     case kRmBtree:
-      if (type <= 0x20 || type == 0x50) return Fmt("off %u", Load<uint16_t>(d, 0));
+      if (type <= 0x20 || type == 0x50) return Fmt("off %u", LoadHost<uint16_t>(d, 0));
       return "";
     case kRmStandby:
       if (type == kStandbyRunningXacts) {
-        return Fmt("nextXid %u latestCompletedXid %u oldestRunningXid %u", Load<uint32_t>(d, 12),
-                   Load<uint32_t>(d, 20), Load<uint32_t>(d, 16));
+        return Fmt("nextXid %u latestCompletedXid %u oldestRunningXid %u", LoadHost<uint32_t>(d, 12),
+                   LoadHost<uint32_t>(d, 20), LoadHost<uint32_t>(d, 16));
       }
       return "";
     case kRmSmgr:
       if (type == kSmgrCreate) {
-        return Fmt("base/%u/%u", Load<uint32_t>(d, 4), Load<uint32_t>(d, 8));
+        return Fmt("base/%u/%u", LoadHost<uint32_t>(d, 4), LoadHost<uint32_t>(d, 8));
       }
       return "";
     default:

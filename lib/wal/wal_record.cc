@@ -5,6 +5,7 @@
 
 #include <cstring>
 
+#include "base/coding.h"
 #include "base/status_macros.h"
 #include "base/str_cat.h"
 #include "lz4.h"
@@ -15,22 +16,6 @@
 
 namespace neon {
 namespace {
-
-uint16_t Load16(const char* p) {
-  uint16_t v;
-  std::memcpy(&v, p, 2);
-  return v;
-}
-uint32_t Load32(const char* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-uint64_t Load64(const char* p) {
-  uint64_t v;
-  std::memcpy(&v, p, 8);
-  return v;
-}
 
 // A bounded cursor over the record's header area.
 class Cursor {
@@ -53,13 +38,13 @@ class Cursor {
   bool U16(uint16_t* v) {
     const char* p;
     if (!Take(2, &p)) return false;
-    *v = Load16(p);
+    *v = LoadHost<uint16_t>(p);
     return true;
   }
   bool U32(uint32_t* v) {
     const char* p;
     if (!Take(4, &p)) return false;
-    *v = Load32(p);
+    *v = LoadHost<uint32_t>(p);
     return true;
   }
 
@@ -201,12 +186,12 @@ absl::StatusOr<WalRecord> DecodeWalRecord(Lsn lsn, std::string bytes) {
   WalRecord r;
   r.lsn = lsn;
   const char* h = bytes.data();
-  r.tot_len = Load32(h);
-  r.xid = Load32(h + 4);
-  r.prev = Lsn(Load64(h + 8));
+  r.tot_len = LoadHost<uint32_t>(h);
+  r.xid = LoadHost<uint32_t>(h + 4);
+  r.prev = Lsn(LoadHost<uint64_t>(h + 8));
   r.info = static_cast<uint8_t>(h[16]);
   r.rmid = static_cast<uint8_t>(h[17]);
-  r.crc = Load32(h + pg::kXlRecordCrcOffset);
+  r.crc = LoadHost<uint32_t>(h + pg::kXlRecordCrcOffset);
   if (r.tot_len != bytes.size()) {
     return Bad(lsn, StrCat("xl_tot_len ", r.tot_len, " but ", bytes.size(), " bytes"));
   }

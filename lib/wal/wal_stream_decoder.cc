@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "base/crc32c.h"
+#include "base/coding.h"
 #include "base/status_macros.h"
 #include "base/str_cat.h"
 #include "neon/wal.h"
@@ -15,22 +16,6 @@
 
 namespace neon {
 namespace {
-
-uint16_t Load16(const char* p) {
-  uint16_t v;
-  std::memcpy(&v, p, 2);
-  return v;
-}
-uint32_t Load32(const char* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-uint64_t Load64(const char* p) {
-  uint64_t v;
-  std::memcpy(&v, p, 8);
-  return v;
-}
 
 bool RmgrIdValid(uint8_t rmid) {
   return rmid <= pg::kRmMaxBuiltinId || rmid >= pg::kRmMinCustomId;
@@ -114,11 +99,11 @@ class WalStreamDecoder::Impl {
     const uint32_t size = seg_start ? pg::kLongPageHeaderSize : pg::kShortPageHeaderSize;
     if (avail() < size) return absl::OkStatus();
     const char* p = head();
-    const uint16_t magic = Load16(p);
-    const uint16_t info = Load16(p + 2);
-    const uint32_t tli = Load32(p + 4);
-    const uint64_t pageaddr = Load64(p + 8);
-    const uint32_t rem_len = Load32(p + 16);
+    const uint16_t magic = LoadHost<uint16_t>(p);
+    const uint16_t info = LoadHost<uint16_t>(p + 2);
+    const uint32_t tli = LoadHost<uint32_t>(p + 4);
+    const uint64_t pageaddr = LoadHost<uint64_t>(p + 8);
+    const uint32_t rem_len = LoadHost<uint32_t>(p + 16);
     if (magic != pg::kXlogPageMagic) {
       return Fail(WalStop::kBadPageHeader, pos_,
                   StrCat("invalid magic number ", Hex(magic), " in page header"));
@@ -165,9 +150,9 @@ class WalStreamDecoder::Impl {
   }
 
   absl::Status CheckLongHeader(const char* p) {
-    const uint64_t sysid = Load64(p + 24);
-    const uint32_t seg_size = Load32(p + 32);
-    const uint32_t blcksz = Load32(p + 36);
+    const uint64_t sysid = LoadHost<uint64_t>(p + 24);
+    const uint32_t seg_size = LoadHost<uint32_t>(p + 32);
+    const uint32_t blcksz = LoadHost<uint32_t>(p + 36);
     if (seg_size != kWalSegmentSize || blcksz != kWalBlockSize) {
       return Fail(WalStop::kBadPageHeader, pos_,
                   StrCat("segment size ", seg_size, " / block size ", blcksz,
@@ -192,7 +177,7 @@ class WalStreamDecoder::Impl {
       return std::nullopt;  // may have reached a page boundary
     }
     if (avail() < 4) return std::nullopt;
-    const uint32_t tot_len = Load32(head());
+    const uint32_t tot_len = LoadHost<uint32_t>(head());
     if (tot_len == 0) {
       return Fail(WalStop::kZeroLength, pos_, "invalid record length: wanted 24, got 0");
     }
@@ -227,7 +212,7 @@ class WalStreamDecoder::Impl {
   absl::StatusOr<std::optional<WalRecord>> FinishRecord() {
     const char* h = rec_.data();
     const uint8_t rmid = static_cast<uint8_t>(h[17]);
-    const Lsn prev(Load64(h + 8));
+    const Lsn prev(LoadHost<uint64_t>(h + 8));
     if (!RmgrIdValid(rmid)) {
       return Fail(WalStop::kBadRecord, rec_start_, StrCat("invalid resource manager ID ", rmid));
     }
@@ -238,7 +223,7 @@ class WalStreamDecoder::Impl {
     }
     uint32_t crc = crc32c::Value(h + kXLogRecordHeaderSize, rec_total_ - kXLogRecordHeaderSize);
     crc = crc32c::Extend(crc, h, pg::kXlRecordCrcOffset);
-    if (crc != Load32(h + pg::kXlRecordCrcOffset)) {
+    if (crc != LoadHost<uint32_t>(h + pg::kXlRecordCrcOffset)) {
       return Fail(WalStop::kBadChecksum, rec_start_,
                   "incorrect resource manager data checksum in record");
     }
