@@ -30,8 +30,13 @@ absl::StatusOr<std::string> ReadFileToString(FileSystem& fs, const std::string& 
   NEON_ASSIGN_OR_RETURN(auto file, fs.NewRandomAccessFile(path));
   NEON_ASSIGN_OR_RETURN(uint64_t size, file->Size());
   std::string out(size, '\0');
-  NEON_ASSIGN_OR_RETURN(size_t n, file->Read(0, size, out.data()));
-  out.resize(n);
+  uint64_t got = 0;
+  while (got < size) {  // reads may come back short; stop at the end of file
+    NEON_ASSIGN_OR_RETURN(size_t n, file->Read(got, size - got, out.data() + got));
+    if (n == 0) break;
+    got += n;
+  }
+  out.resize(got);
   return out;
 }
 

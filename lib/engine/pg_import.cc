@@ -24,19 +24,6 @@ constexpr size_t kControlStateOffset = 16, kControlCheckpointOffset = 32,
 constexpr uint32_t kDbShutdowned = 1, kDbShutdownedInRecovery = 2;
 constexpr uint64_t kProgressEveryPages = 4096;
 
-absl::StatusOr<std::string> ReadWhole(FileSystem* fs, const std::string& path) {
-  NEON_ASSIGN_OR_RETURN(auto f, fs->NewRandomAccessFile(path));
-  NEON_ASSIGN_OR_RETURN(uint64_t size, f->Size());
-  std::string data(size, '\0');
-  uint64_t off = 0;
-  while (off < size) {
-    NEON_ASSIGN_OR_RETURN(size_t n, f->Read(off, size - off, data.data() + off));
-    if (n == 0) return absl::DataLossError(StrCat("short read of ", path));
-    off += n;
-  }
-  return data;
-}
-
 // "<relnode>[_fsm|_vm|_init][.<segno>]" -> (relnode, fork, segno).
 bool ParseRelFileName(const std::string& name, uint32_t* rel, uint8_t* fork, uint32_t* segno) {
   size_t i = 0;
@@ -79,7 +66,7 @@ class Importer {
     std::map<RelTag, uint32_t> sizes;
     for (const std::string& name : names) {
       if (name == "pg_filenode.map") {
-        NEON_ASSIGN_OR_RETURN(std::string map, ReadWhole(fs_, StrCat(path, "/", name)));
+        NEON_ASSIGN_OR_RETURN(std::string map, ReadFileToString(*fs_, StrCat(path, "/", name)));
         NEON_RETURN_IF_ERROR(ing_->Put(Key::RelMap(spc, db), Value::Image(std::move(map))));
         ing_->dbdir_[{spc, db}] = true;
         ing_->dbdir_dirty_ = true;
@@ -112,7 +99,7 @@ class Importer {
     for (uint32_t seg = 0; seg * kRelSegBlocks < nblocks; seg++) {
       std::string file = StrCat(path, "/", tag.rel_number, kSuffix[tag.fork]);
       if (seg > 0) file += StrCat(".", seg);
-      NEON_ASSIGN_OR_RETURN(std::string data, ReadWhole(fs_, file));
+      NEON_ASSIGN_OR_RETURN(std::string data, ReadFileToString(*fs_, file));
       for (size_t off = 0; off < data.size(); off += 8192) {
         const uint32_t blk = seg * kRelSegBlocks + static_cast<uint32_t>(off / 8192);
         NEON_RETURN_IF_ERROR(ing_->Put(Key::RelBlock(tag, blk), Value::Image(data.substr(off, 8192))));
@@ -130,13 +117,13 @@ class Importer {
       char* end = nullptr;
       const unsigned long segno = std::strtoul(name.c_str(), &end, 16);
       if (name.size() < 4 || *end != '\0') continue;
-      NEON_ASSIGN_OR_RETURN(std::string data, ReadWhole(fs_, StrCat(path, "/", name)));
+      NEON_ASSIGN_OR_RETURN(std::string data, ReadFileToString(*fs_, StrCat(path, "/", name)));
       if (data.size() % 8192 != 0 || data.size() > 32 * 8192) {
         return absl::DataLossError(StrCat(path, "/", name, " has a bad size ", data.size()));
       }
       for (size_t off = 0; off < data.size(); off += 8192) {
         const uint32_t page = static_cast<uint32_t>(segno * 32 + off / 8192);
-        NEON_RETURN_IF_ERROR(ing_->PutSlruPage(kind, page, Value::Image(data.substr(off, 8192)), false));
+        NEON_RETURN_IF_ERROR(ing_->PutSlruPage(kind, page, Value::Image(data.substr(off, 8192))));
         Tick();
       }
     }
@@ -153,7 +140,7 @@ class Importer {
       char* end = nullptr;
       const unsigned long xid = std::strtoul(name.c_str(), &end, 16);
       if (name.size() != 8 || *end != '\0') continue;
-      NEON_ASSIGN_OR_RETURN(std::string data, ReadWhole(fs_, StrCat(path, "/", name)));
+      NEON_ASSIGN_OR_RETURN(std::string data, ReadFileToString(*fs_, StrCat(path, "/", name)));
       if (data.size() < 4 ||
           crc32c::Value(data.data(), data.size() - 4) != LoadHost<uint32_t>(data, data.size() - 4)) {
         return absl::DataLossError(StrCat(path, "/", name, ": two-phase state file CRC mismatch"));
@@ -182,7 +169,7 @@ class Importer {
 };
 
 absl::StatusOr<Lsn> ReadControl(FileSystem* fs, const std::string& dir, std::string* control) {
-  NEON_ASSIGN_OR_RETURN(*control, ReadWhole(fs, StrCat(dir, "/global/pg_control")));
+  NEON_ASSIGN_OR_RETURN(*control, ReadFileToString(*fs, StrCat(dir, "/global/pg_control")));
   if (control->size() < kControlCrcOffset + 4 ||
       crc32c::Value(control->data(), kControlCrcOffset) != LoadHost<uint32_t>(*control, kControlCrcOffset)) {
     return absl::DataLossError(StrCat(dir, "/global/pg_control: CRC mismatch"));

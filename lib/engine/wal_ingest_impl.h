@@ -60,7 +60,7 @@ class WalIngester::Impl {
   // ---- Used by the per-concern files ----
   absl::Status Put(const Key& key, Value v);
   absl::Status PutBlock(const RelTag& rel, uint32_t blk, Value v);
-  absl::Status PutSlruPage(SlruKind kind, uint32_t pageno, Value v, bool zero_page);
+  absl::Status PutSlruPage(SlruKind kind, uint32_t pageno, Value v);
   absl::Status EnsureRelation(const RelTag& rel);
   absl::Status SetRelSize(const RelTag& rel, uint32_t nblocks);
   absl::Status DropRelation(const RelTag& rel);

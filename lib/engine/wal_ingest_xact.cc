@@ -103,8 +103,7 @@ void WalIngester::Impl::AdvanceNextXid(uint32_t xid) {
 
 // ---- SLRU pages ------------------------------------------------------------------
 
-absl::Status WalIngester::Impl::PutSlruPage(SlruKind kind, uint32_t pageno, Value v,
-                                             bool zero_page) {
+absl::Status WalIngester::Impl::PutSlruPage(SlruKind kind, uint32_t pageno, Value v) {
   const int k = static_cast<int>(kind);
   const uint32_t segno = pageno / kSlruPagesPerSegment, rpage = pageno % kSlruPagesPerSegment;
   if (slru_dirs_[k].insert(segno).second) slru_dirty_[k] = true;
@@ -126,7 +125,6 @@ absl::Status WalIngester::Impl::PutSlruPage(SlruKind kind, uint32_t pageno, Valu
     PutFixed32LE(&sz, rpage + 1);
     NEON_RETURN_IF_ERROR(Put(Key::SlruSegmentSize(kind, segno), Value::Image(std::move(sz))));
   }
-  (void)zero_page;
   return Put(Key::SlruBlock(kind, segno, rpage), std::move(v));
 }
 
@@ -153,7 +151,7 @@ absl::Status WalIngester::Impl::IngestXact(const WalRecord& r) {
   for (auto& [page, on_page] : by_page) {
     Value v = commit ? Value::FromRecord(ClogSetCommitted{std::move(on_page), p.xact_time})
                      : Value::FromRecord(ClogSetAborted{std::move(on_page)});
-    NEON_RETURN_IF_ERROR(PutSlruPage(SlruKind::kClog, page, std::move(v), false));
+    NEON_RETURN_IF_ERROR(PutSlruPage(SlruKind::kClog, page, std::move(v)));
   }
   for (uint32_t s : p.subxacts) AdvanceNextXid(s);
   if (prepared && twophase_.erase(xid)) twophase_dirty_ = true;
@@ -170,8 +168,8 @@ absl::Status WalIngester::Impl::IngestClog(const WalRecord& r) {
   std::string_view d = r.main_data();
   const uint8_t type = r.info & pg::kXlrRmgrInfoMask;
   if (type == pg::kClogZeroPage) {
-    return PutSlruPage(SlruKind::kClog, LoadHost<uint32_t>(d, 0), Value::Image(std::string(8192, '\0')),
-                       true);
+    return PutSlruPage(SlruKind::kClog, LoadHost<uint32_t>(d, 0),
+                       Value::Image(std::string(8192, '\0')));
   }
   if (type != pg::kClogTruncate) return absl::OkStatus();
   // xl_clog_truncate {int pageno; TransactionId oldestXact; Oid oldestXactDb}
@@ -197,10 +195,10 @@ absl::Status WalIngester::Impl::IngestMultiXact(const WalRecord& r) {
   const uint8_t type = r.info & pg::kXlrRmgrInfoMask;
   const Value zero = Value::Image(std::string(8192, '\0'));
   if (type == pg::kMultiXactZeroOffPage) {
-    return PutSlruPage(SlruKind::kMultiXactOffsets, LoadHost<uint32_t>(d, 0), zero, true);
+    return PutSlruPage(SlruKind::kMultiXactOffsets, LoadHost<uint32_t>(d, 0), zero);
   }
   if (type == pg::kMultiXactZeroMemPage) {
-    return PutSlruPage(SlruKind::kMultiXactMembers, LoadHost<uint32_t>(d, 0), zero, true);
+    return PutSlruPage(SlruKind::kMultiXactMembers, LoadHost<uint32_t>(d, 0), zero);
   }
   if (type == pg::kMultiXactCreateId) {
     // {MultiXactId mid; MultiXactOffset moff; int32 nmembers; {xid, status}[]}
@@ -208,7 +206,7 @@ absl::Status WalIngester::Impl::IngestMultiXact(const WalRecord& r) {
     const uint32_t n = LoadHost<uint32_t>(d, 8);
     if (12 + 8ull * n > d.size()) return absl::DataLossError("multixact record truncated");
     NEON_RETURN_IF_ERROR(PutSlruPage(SlruKind::kMultiXactOffsets, mid / kMultiXactOffsetsPerPage,
-                                     Value::FromRecord(MultixactOffsetCreate{mid, moff}), false));
+                                     Value::FromRecord(MultixactOffsetCreate{mid, moff})));
     uint32_t off = moff, i = 0;
     while (i < n) {
       const uint32_t room = kMultiXactMembersPerPage - off % kMultiXactMembersPerPage;
@@ -221,7 +219,7 @@ absl::Status WalIngester::Impl::IngestMultiXact(const WalRecord& r) {
       const uint32_t page = off / kMultiXactMembersPerPage;
       off += static_cast<uint32_t>(m.members.size());
       NEON_RETURN_IF_ERROR(PutSlruPage(SlruKind::kMultiXactMembers, page,
-                                       Value::FromRecord(std::move(m)), false));
+                                       Value::FromRecord(std::move(m))));
     }
     if (static_cast<int32_t>(mid + 1 - checkpoint_.Get32(PgCheckpoint::kNextMulti)) > 0) {
       checkpoint_.Set32(PgCheckpoint::kNextMulti, mid + 1);

@@ -3,6 +3,7 @@
 #include "common/config.h"
 
 #include <charconv>
+#include <cstdio>
 #include <cstdlib>
 #include <utility>
 
@@ -200,6 +201,25 @@ std::string OptionSet::Help() const {
          StrCat(o.help, " (default: ", o.default_text, ")"));
   }
   return out;
+}
+
+std::optional<int> OptionSet::ParseForMain(int argc, const char* const* argv) {
+  absl::StatusOr<Outcome> parsed = Parse(argc, argv);
+  if (!parsed.ok()) {
+    std::fprintf(stderr, "%s: %s\n", program_.c_str(), std::string(parsed.status().message()).c_str());
+    return 2;
+  }
+  if (*parsed == Outcome::kHelp) {
+    std::fputs(Help().c_str(), stdout);
+    return 0;
+  }
+  LogLevel level;
+  if (!ParseLogLevel(GetString("log-level"), &level)) {
+    std::fprintf(stderr, "%s: --log-level must be debug, info, warn or error\n", program_.c_str());
+    return 2;
+  }
+  SetMinLogLevel(level);
+  return std::nullopt;
 }
 
 }  // namespace neon::server

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,12 @@ class OptionSet {
   // Parses argv (and the file named by --config). kHelp when --help was given (nothing else
   // is checked then).
   absl::StatusOr<Outcome> Parse(int argc, const char* const* argv);
+
+  // A server's main(): Parse, then print --help to stdout (exit 0) or the
+  // error to stderr as "<program>: ..." (exit 2), and apply --log-level (an
+  // option the server must declare). Returns the exit code to end with, or
+  // nullopt to go on.
+  std::optional<int> ParseForMain(int argc, const char* const* argv);
 
   // Usage text listing every option with its type, default and help.
   std::string Help() const;

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <optional>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -105,17 +106,7 @@ class Ticker {
 int Run(int argc, char** argv) {
   server::BlockShutdownSignals();
   server::OptionSet opts = MakeOptions();
-  absl::StatusOr<server::OptionSet::Outcome> parsed = opts.Parse(argc, argv);
-  if (!parsed.ok()) return Fail(2, parsed.status().message());
-  if (*parsed == server::OptionSet::Outcome::kHelp) {
-    std::fputs(opts.Help().c_str(), stdout);
-    return 0;
-  }
-  server::LogLevel level;
-  if (!server::ParseLogLevel(opts.GetString("log-level"), &level)) {
-    return Fail(2, "--log-level must be debug, info, warn or error");
-  }
-  server::SetMinLogLevel(level);
+  if (std::optional<int> code = opts.ParseForMain(argc, argv)) return *code;
   std::string host;
   int port = 0;
   for (const char* name : {"listen-http-addr", "listen-grpc-addr"}) {

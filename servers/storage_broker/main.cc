@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <optional>
 #include <memory>
 #include <string>
 
@@ -53,17 +54,7 @@ int Fail(int code, absl::string_view msg) {
 int Run(int argc, char** argv) {
   server::BlockShutdownSignals();
   server::OptionSet opts = MakeOptions();
-  absl::StatusOr<server::OptionSet::Outcome> parsed = opts.Parse(argc, argv);
-  if (!parsed.ok()) return Fail(2, parsed.status().message());
-  if (*parsed == server::OptionSet::Outcome::kHelp) {
-    std::fputs(opts.Help().c_str(), stdout);
-    return 0;
-  }
-  server::LogLevel level;
-  if (!server::ParseLogLevel(opts.GetString("log-level"), &level)) {
-    return Fail(2, "--log-level must be debug, info, warn or error");
-  }
-  server::SetMinLogLevel(level);
+  if (std::optional<int> code = opts.ParseForMain(argc, argv)) return *code;
   const int64_t max_pending = opts.GetInt("max-pending-updates");
   if (max_pending < 1 || max_pending > (int64_t{1} << 24)) {
     return Fail(2, "--max-pending-updates must be between 1 and 16777216");
