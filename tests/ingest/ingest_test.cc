@@ -9,9 +9,11 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <fstream>
 #include <random>
 
+#include "base/crc32c.h"
 #include "base/str_cat.h"
 #include "ingest/datadir_util.h"
 #include "ingest/ingest_fixture.h"
@@ -228,6 +230,60 @@ TEST_F(IngestTest, StreamingAcrossRestartGivesTheSameSizes) {
     compared++;
   }
   EXPECT_GT(compared, 500);
+}
+
+}  // namespace
+}  // namespace neon
+
+namespace neon {
+namespace {
+
+// Bad input to ImportDatadir is refused with a clear error and writes nothing.
+class ImportRejectsTest : public testing::IngestFixture {};
+
+std::string ReadWholeFile(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+}
+
+std::shared_ptr<FileSystem> DatadirWithControl(const std::string& control) {
+  auto fs = NewMemFileSystem();
+  EXPECT_TRUE(fs->CreateDirs("/d/global").ok());
+  EXPECT_TRUE(fs->CreateDirs("/d/base").ok());
+  auto f = fs->NewWritableFile("/d/global/pg_control");
+  EXPECT_TRUE(f.ok());
+  EXPECT_TRUE((*f)->Append(control).ok());
+  EXPECT_TRUE((*f)->Close().ok());
+  return fs;
+}
+
+TEST_F(ImportRejectsTest, DamagedOrRunningDatadirAndNonEmptyTimeline) {
+  OpenEngine();
+  const std::string control = ReadWholeFile(base_dir() + "/global/pg_control");
+  ASSERT_EQ(control.size(), 8192u);
+
+  std::string flipped = control;
+  flipped[40] ^= 0x01;  // inside the checkpoint copy, covered by the CRC
+  auto s = ImportDatadir(DatadirWithControl(flipped).get(), "/d", timeline_.get());
+  EXPECT_TRUE(absl::IsDataLoss(s.status())) << s.status();
+  EXPECT_NE(s.status().message().find("CRC"), std::string::npos) << s.status();
+
+  std::string running = control;  // state DB_IN_PRODUCTION, CRC fixed up
+  const uint32_t in_production = 6;
+  std::memcpy(running.data() + 16, &in_production, 4);
+  const uint32_t crc = crc32c::Value(running.data(), 288);
+  std::memcpy(running.data() + 288, &crc, 4);
+  s = ImportDatadir(DatadirWithControl(running).get(), "/d", timeline_.get());
+  EXPECT_TRUE(absl::IsFailedPrecondition(s.status())) << s.status();
+  EXPECT_NE(s.status().message().find("not shut down cleanly"), std::string::npos) << s.status();
+  EXPECT_FALSE(timeline_->Info().last_record_lsn.valid()) << "a refused import wrote data";
+
+  auto fs = NewPosixFileSystem();
+  ASSERT_TRUE(ImportDatadir(fs.get(), base_dir(), timeline_.get()).ok());
+  const Lsn after = timeline_->Info().last_record_lsn;
+  s = ImportDatadir(fs.get(), base_dir(), timeline_.get());
+  EXPECT_TRUE(absl::IsFailedPrecondition(s.status())) << s.status();
+  EXPECT_EQ(timeline_->Info().last_record_lsn, after);
 }
 
 }  // namespace
