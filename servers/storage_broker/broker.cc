@@ -19,7 +19,14 @@ absl::Status TimelineKey(const storage_broker::TenantTimelineId& id, std::string
   return absl::OkStatus();
 }
 
-int UpdateQueue::Push(const std::string& key, const Info& info) {
+Msg WrapInfo(const Info& info) {
+  Msg m;
+  m.set_type(storage_broker::SAFEKEEPER_TIMELINE_INFO);
+  *m.mutable_safekeeper_timeline_info() = info;
+  return m;
+}
+
+int UpdateQueue::Push(const std::string& key, const Msg& info) {
   auto it = pending_.find(key);
   if (it != pending_.end()) {
     it->second = info;
@@ -36,7 +43,7 @@ int UpdateQueue::Push(const std::string& key, const Info& info) {
   return dropped;
 }
 
-std::optional<Info> UpdateQueue::Pop() {
+std::optional<Msg> UpdateQueue::Pop() {
   if (order_.empty()) return std::nullopt;
   auto node = pending_.extract(order_.front());
   order_.pop_front();
@@ -59,12 +66,13 @@ Broker::Broker(server::MetricsRegistry* m) {
                                      {1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 0.1});
 }
 
-void Broker::Subscribe(std::shared_ptr<Subscriber> sub, std::optional<std::string> timeline_key) {
+void Broker::Subscribe(std::shared_ptr<Subscriber> sub, std::optional<std::string> timeline_key,
+                       TypeMask types) {
   absl::MutexLock l(&mu_);
   if (timeline_key) {
-    by_timeline_[*timeline_key].push_back(Entry{std::move(sub), timeline_key});
+    by_timeline_[*timeline_key].push_back(Entry{std::move(sub), timeline_key, types});
   } else {
-    all_.push_back(Entry{std::move(sub), std::nullopt});
+    all_.push_back(Entry{std::move(sub), std::nullopt, types});
   }
   subscribers_->Add(1);
 }
@@ -90,26 +98,57 @@ void Broker::Unsubscribe(const Subscriber* sub) {
   subscribers_->Add(-static_cast<int64_t>(removed));
 }
 
-absl::Status Broker::Publish(const Info& info) {
+absl::Status Broker::Publish(const Msg& msg) {
   const auto start = std::chrono::steady_clock::now();
+  const storage_broker::TenantTimelineId* id = nullptr;
+  uint64_t sk = 0;  // discovery requests come from no safekeeper
+  switch (msg.type()) {
+    case storage_broker::SAFEKEEPER_TIMELINE_INFO:
+      if (!msg.has_safekeeper_timeline_info()) {
+        return absl::InvalidArgumentError("type SAFEKEEPER_TIMELINE_INFO without that field");
+      }
+      id = &msg.safekeeper_timeline_info().tenant_timeline_id();
+      sk = msg.safekeeper_timeline_info().safekeeper_id();
+      break;
+    case storage_broker::SAFEKEEPER_DISCOVERY_REQUEST:
+      if (!msg.has_safekeeper_discovery_request()) {
+        return absl::InvalidArgumentError("type SAFEKEEPER_DISCOVERY_REQUEST without that field");
+      }
+      id = &msg.safekeeper_discovery_request().tenant_timeline_id();
+      break;
+    case storage_broker::SAFEKEEPER_DISCOVERY_RESPONSE:
+      if (!msg.has_safekeeper_discovery_response()) {
+        return absl::InvalidArgumentError("type SAFEKEEPER_DISCOVERY_RESPONSE without that field");
+      }
+      id = &msg.safekeeper_discovery_response().tenant_timeline_id();
+      sk = msg.safekeeper_discovery_response().safekeeper_id();
+      break;
+    default:
+      return absl::InvalidArgumentError(StrCat("unknown message type ", msg.type()));
+  }
   std::string timeline;
-  if (absl::Status s = TimelineKey(info.tenant_timeline_id(), &timeline); !s.ok()) return s;
-  std::string key(8, '\0');
-  const uint64_t sk = info.safekeeper_id();
-  for (int i = 0; i < 8; ++i) key[i] = static_cast<char>(sk >> (56 - 8 * i));
+  if (absl::Status s = TimelineKey(*id, &timeline); !s.ok()) return s;
+  std::string key(9, '\0');
+  key[0] = static_cast<char>(msg.type());
+  for (int i = 0; i < 8; ++i) key[1 + i] = static_cast<char>(sk >> (56 - 8 * i));
   key += timeline;
 
+  const TypeMask bit = TypeBit(msg.type());
   std::vector<std::shared_ptr<Subscriber>> targets;
   {
     absl::ReaderMutexLock l(&mu_);
     targets.reserve(all_.size());
-    for (const Entry& e : all_) targets.push_back(e.sub);
+    for (const Entry& e : all_) {
+      if (e.types & bit) targets.push_back(e.sub);
+    }
     auto it = by_timeline_.find(timeline);
     if (it != by_timeline_.end()) {
-      for (const Entry& e : it->second) targets.push_back(e.sub);
+      for (const Entry& e : it->second) {
+        if (e.types & bit) targets.push_back(e.sub);
+      }
     }
   }
-  for (const auto& sub : targets) sub->Offer(key, info);
+  for (const auto& sub : targets) sub->Offer(key, msg);
   published_->Increment();
   fanout_->Observe(static_cast<double>(targets.size()));
   publish_seconds_->Observe(

@@ -2,10 +2,11 @@
 //
 // Broker: the storage broker's fan-out, independent of the transport.
 //
-// Publishers hand SafekeeperTimelineInfo updates to Publish(); every subscriber whose filter
-// matches (all timelines, or one tenant/timeline) is offered the update. A subscriber keeps an
-// UpdateQueue: at most one pending update per (safekeeper, timeline) key, the newest, and at
-// most a bounded number of keys. So a slow subscriber loses old values (counted as drops) but
+// Publishers hand typed messages (SafekeeperTimelineInfo updates, discovery requests and
+// responses) to Publish(); every subscriber whose filter matches (its message types; all
+// timelines, or one tenant/timeline) is offered the message. A subscriber keeps an
+// UpdateQueue: at most one pending message per (type, safekeeper, timeline) key, the newest,
+// and at most a bounded number of keys. So a slow subscriber loses old values (counted as drops) but
 // always ends up with the latest one, and a publisher never waits for a subscriber. Nothing is
 // kept after delivery and nothing is persisted: a new subscriber sees updates published after
 // it subscribed (safekeepers republish every active timeline each second), as in Neon.
@@ -33,6 +34,15 @@
 namespace neon::broker {
 
 using Info = storage_broker::SafekeeperTimelineInfo;
+using Msg = storage_broker::TypedMessage;
+
+// A set of message types, bit (1 << MessageType).
+using TypeMask = uint32_t;
+inline constexpr TypeMask TypeBit(storage_broker::MessageType t) { return TypeMask{1} << t; }
+inline constexpr TypeMask kInfoOnly = TypeBit(storage_broker::SAFEKEEPER_TIMELINE_INFO);
+
+// A TypedMessage carrying `info`.
+Msg WrapInfo(const Info& info);
 
 // Bytes of a tenant id and of a timeline id on the wire.
 inline constexpr size_t kIdBytes = 16;
@@ -43,7 +53,7 @@ inline constexpr size_t kDefaultMaxPendingUpdates = 16384;
 // kIdBytes long.
 absl::Status TimelineKey(const storage_broker::TenantTimelineId& id, std::string* key);
 
-// The newest pending update per (safekeeper, timeline), oldest key first. Not thread-safe.
+// The newest pending message per key, oldest key first. Not thread-safe.
 class UpdateQueue {
  public:
   explicit UpdateQueue(size_t max_keys) : max_keys_(max_keys) {}
@@ -51,14 +61,14 @@ class UpdateQueue {
   // Queues `info` under `key`. A pending update of the same key is replaced in place (it keeps
   // its position); with max_keys keys pending, the oldest is evicted. Returns the number of
   // updates dropped (0 or 1).
-  int Push(const std::string& key, const Info& info);
+  int Push(const std::string& key, const Msg& msg);
   // The oldest pending update, if any.
-  std::optional<Info> Pop();
+  std::optional<Msg> Pop();
   size_t size() const { return order_.size(); }
 
  private:
   const size_t max_keys_;
-  absl::flat_hash_map<std::string, Info> pending_;
+  absl::flat_hash_map<std::string, Msg> pending_;
   std::deque<std::string> order_;
 };
 
@@ -67,8 +77,8 @@ class UpdateQueue {
 class Subscriber {
  public:
   virtual ~Subscriber() = default;
-  // `key` is the (safekeeper, timeline) key of `info`.
-  virtual void Offer(const std::string& key, const Info& info) = 0;
+  // `key` identifies what `msg` is the newest value of: (type, safekeeper, timeline).
+  virtual void Offer(const std::string& key, const Msg& msg) = 0;
   // Ends delivery (the broker is shutting down). Must not call back into the Broker.
   virtual void Close() {}
 };
@@ -77,13 +87,16 @@ class Broker {
  public:
   explicit Broker(server::MetricsRegistry* metrics);
 
-  // Starts delivering to `sub`: every timeline when `timeline_key` is empty, else that one.
-  void Subscribe(std::shared_ptr<Subscriber> sub, std::optional<std::string> timeline_key);
+  // Starts delivering messages of the `types` to `sub`: every timeline when `timeline_key` is
+  // empty, else that one.
+  void Subscribe(std::shared_ptr<Subscriber> sub, std::optional<std::string> timeline_key,
+                 TypeMask types = kInfoOnly);
   // Stops delivering to `sub` (offers already in progress may still complete).
   void Unsubscribe(const Subscriber* sub);
-  // Offers `info` to every matching subscriber. InvalidArgument when its tenant_timeline_id
-  // is malformed.
-  absl::Status Publish(const Info& info);
+  // Offers `msg` to every matching subscriber. InvalidArgument when its type is unknown, the
+  // field its type names is missing, or its tenant_timeline_id is malformed.
+  absl::Status Publish(const Msg& msg);
+  absl::Status Publish(const Info& info) { return Publish(WrapInfo(info)); }
 
   // Close()s every subscriber (at shutdown, so open streams end promptly).
   void CloseAll();
@@ -99,6 +112,7 @@ class Broker {
   struct Entry {
     std::shared_ptr<Subscriber> sub;
     std::optional<std::string> timeline_key;
+    TypeMask types = 0;
   };
 
   mutable absl::Mutex mu_;

@@ -6,15 +6,17 @@
 #include <memory>
 #include <string>
 
+#include "base/str_cat.h"
 #include "common/log.h"
 
 namespace neon::broker {
 namespace {
 
 // A stream refused before it started: finishes at once with `status`.
-class RejectWriter final : public grpc::ServerWriteReactor<Info> {
+template <typename W>
+class RejectWriter final : public grpc::ServerWriteReactor<W> {
  public:
-  explicit RejectWriter(const grpc::Status& status) { Finish(status); }
+  explicit RejectWriter(const grpc::Status& status) { this->Finish(status); }
   void OnDone() override { delete this; }
 };
 
@@ -24,18 +26,24 @@ class RejectReader final : public grpc::ServerReadReactor<Info> {
   void OnDone() override { delete this; }
 };
 
+// What a subscription stream of wire type W writes for a broker message.
+inline void ToWire(const Msg& m, Info* out) { *out = m.safekeeper_timeline_info(); }
+inline void ToWire(const Msg& m, Msg* out) { *out = m; }
+
+template <typename W>
 class SubscribeReactor;
 
 // The subscriber side of one subscription stream, shared by the broker (which offers updates)
 // and the reactor (which writes them). At most one write is in flight (writing_); whoever
 // sets writing_ calls StartWrite, and Finish is called only with no write in flight, so the
 // reactor is alive whenever a write is started.
+template <typename W>
 class StreamSink final : public Subscriber {
  public:
-  StreamSink(Broker* broker, SubscribeReactor* reactor, size_t max_pending)
+  StreamSink(Broker* broker, SubscribeReactor<W>* reactor, size_t max_pending)
       : broker_(broker), reactor_(reactor), queue_(max_pending) {}
 
-  void Offer(const std::string& key, const Info& info) override;
+  void Offer(const std::string& key, const Msg& msg) override;
   void Close() override {
     RequestFinish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "storage broker shutting down"));
   }
@@ -44,21 +52,23 @@ class StreamSink final : public Subscriber {
 
  private:
   Broker* const broker_;
-  SubscribeReactor* const reactor_;
+  SubscribeReactor<W>* const reactor_;
   absl::Mutex mu_;
   UpdateQueue queue_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool finish_requested_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   grpc::Status final_status_ ABSL_GUARDED_BY(mu_);
-  Info current_;  // the message in flight; touched only by the owner of writing_
+  W current_;  // the message in flight; touched only by the owner of writing_
 };
 
-class SubscribeReactor final : public grpc::ServerWriteReactor<Info> {
+template <typename W>
+class SubscribeReactor final : public grpc::ServerWriteReactor<W> {
  public:
-  SubscribeReactor(Broker* broker, size_t max_pending, std::optional<std::string> timeline_key)
-      : broker_(broker), sink_(std::make_shared<StreamSink>(broker, this, max_pending)) {
-    broker_->Subscribe(sink_, std::move(timeline_key));
+  SubscribeReactor(Broker* broker, size_t max_pending, std::optional<std::string> timeline_key,
+                   TypeMask types)
+      : broker_(broker), sink_(std::make_shared<StreamSink<W>>(broker, this, max_pending)) {
+    broker_->Subscribe(sink_, std::move(timeline_key), types);
   }
   void OnWriteDone(bool ok) override { sink_->OnWriteDone(ok); }
   void OnCancel() override { sink_->RequestFinish(grpc::Status::CANCELLED); }
@@ -69,22 +79,24 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<Info> {
 
  private:
   Broker* const broker_;
-  std::shared_ptr<StreamSink> sink_;
+  std::shared_ptr<StreamSink<W>> sink_;
 };
 
-void StreamSink::Offer(const std::string& key, const Info& info) {
+template <typename W>
+void StreamSink<W>::Offer(const std::string& key, const Msg& msg) {
   {
     absl::MutexLock l(&mu_);
     if (finish_requested_) return;
-    broker_->dropped()->Increment(queue_.Push(key, info));
+    broker_->dropped()->Increment(queue_.Push(key, msg));
     if (writing_) return;
-    current_ = *queue_.Pop();
+    ToWire(*queue_.Pop(), &current_);
     writing_ = true;
   }
   reactor_->StartWrite(&current_);
 }
 
-void StreamSink::OnWriteDone(bool ok) {
+template <typename W>
+void StreamSink<W>::OnWriteDone(bool ok) {
   bool write = false;
   grpc::Status status;
   {
@@ -96,9 +108,9 @@ void StreamSink::OnWriteDone(bool ok) {
       final_status_ = grpc::Status(grpc::StatusCode::UNAVAILABLE, "write failed");
     }
     if (!finish_requested_) {
-      std::optional<Info> next = queue_.Pop();
+      std::optional<Msg> next = queue_.Pop();
       if (!next) return;
-      current_ = std::move(*next);
+      ToWire(*next, &current_);
       writing_ = true;
       write = true;
     } else {
@@ -114,7 +126,8 @@ void StreamSink::OnWriteDone(bool ok) {
   }
 }
 
-void StreamSink::RequestFinish(const grpc::Status& status) {
+template <typename W>
+void StreamSink<W>::RequestFinish(const grpc::Status& status) {
   {
     absl::MutexLock l(&mu_);
     if (finish_requested_) return;
@@ -138,7 +151,7 @@ class PublishReactor final : public grpc::ServerReadReactor<Info> {
       Finish(grpc::Status::OK);
       return;
     }
-    if (absl::Status s = broker_->Publish(msg_); !s.ok()) {
+    if (absl::Status s = broker_->Publish(WrapInfo(msg_)); !s.ok()) {
       server::LogWarn("bad_publish", {{"peer", peer_}, {"error", std::string(s.message())}});
       Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(s.message())));
       return;
@@ -184,7 +197,7 @@ grpc::Status BrokerServiceImpl::CheckAuth(const grpc::CallbackServerContext* con
 grpc::ServerWriteReactor<Info>* BrokerServiceImpl::SubscribeSafekeeperInfo(
     grpc::CallbackServerContext* context,
     const storage_broker::SubscribeSafekeeperInfoRequest* request) {
-  if (grpc::Status s = CheckAuth(context); !s.ok()) return new RejectWriter(s);
+  if (grpc::Status s = CheckAuth(context); !s.ok()) return new RejectWriter<Info>(s);
   std::optional<std::string> timeline_key;
   switch (request->subscription_key_case()) {
     case storage_broker::SubscribeSafekeeperInfoRequest::kAll:
@@ -192,19 +205,65 @@ grpc::ServerWriteReactor<Info>* BrokerServiceImpl::SubscribeSafekeeperInfo(
     case storage_broker::SubscribeSafekeeperInfoRequest::kTenantTimelineId: {
       std::string key;
       if (absl::Status s = TimelineKey(request->tenant_timeline_id(), &key); !s.ok()) {
-        return new RejectWriter(
+        return new RejectWriter<Info>(
             grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(s.message())));
       }
       timeline_key = std::move(key);
       break;
     }
     default:
-      return new RejectWriter(
+      return new RejectWriter<Info>(
           grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "missing subscription key"));
   }
   server::Log(server::LogLevel::kDebug, "subscribe",
               {{"peer", context->peer()}, {"all", !timeline_key.has_value()}});
-  return new SubscribeReactor(broker_, max_pending_updates_, std::move(timeline_key));
+  return new SubscribeReactor<Info>(broker_, max_pending_updates_, std::move(timeline_key),
+                                    kInfoOnly);
+}
+
+grpc::ServerWriteReactor<Msg>* BrokerServiceImpl::SubscribeByFilter(
+    grpc::CallbackServerContext* context, const storage_broker::SubscribeByFilterRequest* request) {
+  if (grpc::Status s = CheckAuth(context); !s.ok()) return new RejectWriter<Msg>(s);
+  TypeMask types = 0;
+  for (const auto& t : request->types()) {
+    switch (t.type()) {
+      case storage_broker::SAFEKEEPER_TIMELINE_INFO:
+      case storage_broker::SAFEKEEPER_DISCOVERY_REQUEST:
+      case storage_broker::SAFEKEEPER_DISCOVERY_RESPONSE:
+        types |= TypeBit(t.type());
+        break;
+      default:
+        return new RejectWriter<Msg>(grpc::Status(
+            grpc::StatusCode::INVALID_ARGUMENT, StrCat("unknown message type ", t.type())));
+    }
+  }
+  std::optional<std::string> timeline_key;
+  if (request->has_tenant_timeline_id() && request->tenant_timeline_id().enabled()) {
+    std::string key;
+    if (absl::Status s = TimelineKey(request->tenant_timeline_id().tenant_timeline_id(), &key);
+        !s.ok()) {
+      return new RejectWriter<Msg>(
+          grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(s.message())));
+    }
+    timeline_key = std::move(key);
+  }
+  server::Log(server::LogLevel::kDebug, "subscribe_by_filter",
+              {{"peer", context->peer()}, {"all", !timeline_key.has_value()}, {"types", types}});
+  return new SubscribeReactor<Msg>(broker_, max_pending_updates_, std::move(timeline_key), types);
+}
+
+grpc::ServerUnaryReactor* BrokerServiceImpl::PublishOne(grpc::CallbackServerContext* context,
+                                                        const Msg* request,
+                                                        google::protobuf::Empty* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  grpc::Status status = CheckAuth(context);
+  if (status.ok()) {
+    if (absl::Status s = broker_->Publish(*request); !s.ok()) {
+      status = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(s.message()));
+    }
+  }
+  reactor->Finish(status);
+  return reactor;
 }
 
 grpc::ServerReadReactor<Info>* BrokerServiceImpl::PublishSafekeeperInfo(

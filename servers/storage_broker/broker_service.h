@@ -4,7 +4,8 @@
 // reactors driven by gRPC's own threads (no thread per stream): a publication stream reads
 // one message at a time and hands it to Broker::Publish; a subscription stream writes one
 // message at a time from its UpdateQueue, so a subscriber that stops reading only grows its
-// bounded queue.
+// bounded queue. SubscribeByFilter and PublishOne carry typed messages (timeline infos and the
+// pageservers' safekeeper discovery requests and the answers).
 //
 // Auth: with a JwtVerifier, every call needs `authorization: Bearer <jwt>` with scope
 // safekeeperdata, pageserverapi or admin (UNAUTHENTICATED / PERMISSION_DENIED otherwise).
@@ -35,6 +36,13 @@ class BrokerServiceImpl final : public storage_broker::BrokerService::CallbackSe
 
   grpc::ServerReadReactor<Info>* PublishSafekeeperInfo(grpc::CallbackServerContext* context,
                                                        google::protobuf::Empty* response) override;
+
+  grpc::ServerWriteReactor<Msg>* SubscribeByFilter(
+      grpc::CallbackServerContext* context,
+      const storage_broker::SubscribeByFilterRequest* request) override;
+
+  grpc::ServerUnaryReactor* PublishOne(grpc::CallbackServerContext* context, const Msg* request,
+                                       google::protobuf::Empty* response) override;
 
  private:
   grpc::Status CheckAuth(const grpc::CallbackServerContext* context) const;

@@ -322,5 +322,71 @@ TEST(BrokerFlagsTest, ConfigFileAndPortInUse) {
   EXPECT_EQ(broker->Stop(), 0);
 }
 
+TEST_F(BrokerTest, SubscribeByFilterDeliversTypedMessages) {
+  StartBroker();
+  // A pageserver's view: discovery responses and infos for timeline 'a' only.
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + kCallTimeout);
+  storage_broker::SubscribeByFilterRequest req;
+  req.add_types()->set_type(storage_broker::SAFEKEEPER_TIMELINE_INFO);
+  req.add_types()->set_type(storage_broker::SAFEKEEPER_DISCOVERY_RESPONSE);
+  req.mutable_tenant_timeline_id()->set_enabled(true);
+  req.mutable_tenant_timeline_id()->mutable_tenant_timeline_id()->set_tenant_id(Id('T'));
+  req.mutable_tenant_timeline_id()->mutable_tenant_timeline_id()->set_timeline_id(Id('a'));
+  auto reader = stub_->SubscribeByFilter(&ctx, req);
+  WaitForSubscribers(1);
+
+  auto publish_one = [&](const storage_broker::TypedMessage& m) {
+    grpc::ClientContext c;
+    c.set_deadline(std::chrono::system_clock::now() + kCallTimeout);
+    google::protobuf::Empty e;
+    return stub_->PublishOne(&c, m, &e);
+  };
+  storage_broker::TypedMessage request;  // not subscribed to: not delivered
+  request.set_type(storage_broker::SAFEKEEPER_DISCOVERY_REQUEST);
+  request.mutable_safekeeper_discovery_request()->mutable_tenant_timeline_id()->set_tenant_id(
+      Id('T'));
+  request.mutable_safekeeper_discovery_request()->mutable_tenant_timeline_id()->set_timeline_id(
+      Id('a'));
+  ASSERT_TRUE(publish_one(request).ok());
+  storage_broker::TypedMessage other;  // another timeline: not delivered
+  other.set_type(storage_broker::SAFEKEEPER_DISCOVERY_RESPONSE);
+  other.mutable_safekeeper_discovery_response()->set_safekeeper_id(9);
+  *other.mutable_safekeeper_discovery_response()->mutable_tenant_timeline_id() =
+      MakeInfo(9, 'b', 0).tenant_timeline_id();
+  ASSERT_TRUE(publish_one(other).ok());
+  storage_broker::TypedMessage response;
+  response.set_type(storage_broker::SAFEKEEPER_DISCOVERY_RESPONSE);
+  response.mutable_safekeeper_discovery_response()->set_safekeeper_id(7);
+  response.mutable_safekeeper_discovery_response()->set_commit_lsn(4242);
+  response.mutable_safekeeper_discovery_response()->set_safekeeper_connstr("127.0.0.1:5454");
+  *response.mutable_safekeeper_discovery_response()->mutable_tenant_timeline_id() =
+      MakeInfo(7, 'a', 0).tenant_timeline_id();
+  ASSERT_TRUE(publish_one(response).ok());
+  ASSERT_TRUE(Publish({MakeInfo(3, 'a', 77)}).ok());
+
+  storage_broker::TypedMessage got;
+  ASSERT_TRUE(reader->Read(&got));
+  EXPECT_EQ(got.type(), storage_broker::SAFEKEEPER_DISCOVERY_RESPONSE);
+  EXPECT_EQ(got.safekeeper_discovery_response().safekeeper_id(), 7u);
+  EXPECT_EQ(got.safekeeper_discovery_response().commit_lsn(), 4242u);
+  ASSERT_TRUE(reader->Read(&got));
+  EXPECT_EQ(got.type(), storage_broker::SAFEKEEPER_TIMELINE_INFO);
+  EXPECT_EQ(got.safekeeper_timeline_info().commit_lsn(), 77u);
+
+  // Malformed: a type without its field, an unknown type in a filter.
+  storage_broker::TypedMessage empty;
+  empty.set_type(storage_broker::SAFEKEEPER_DISCOVERY_REQUEST);
+  EXPECT_EQ(publish_one(empty).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  grpc::ClientContext bad_ctx;
+  bad_ctx.set_deadline(std::chrono::system_clock::now() + kCallTimeout);
+  storage_broker::SubscribeByFilterRequest bad;
+  bad.add_types()->set_type(static_cast<storage_broker::MessageType>(99));
+  auto bad_reader = stub_->SubscribeByFilter(&bad_ctx, bad);
+  EXPECT_FALSE(bad_reader->Read(&got));
+  EXPECT_EQ(bad_reader->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  ctx.TryCancel();
+}
+
 }  // namespace
 }  // namespace neon::testing
