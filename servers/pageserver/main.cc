@@ -15,6 +15,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <optional>
 #include <filesystem>
 #include <memory>
@@ -34,6 +35,7 @@
 #include "neon/postgres_redo.h"
 #include "pageserver/management_api.h"
 #include "pageserver/page_service.h"
+#include "pageserver/wal_receiver.h"
 
 #ifndef NEON_WALREDO_PATH
 #define NEON_WALREDO_PATH ""
@@ -49,7 +51,9 @@ constexpr auto kTickPeriod = std::chrono::seconds(10);
 server::OptionSet MakeOptions() {
   server::OptionSet o("pageserver",
                       "Serves pages at any LSN (page_api.PageService over gRPC) and manages "
-                      "tenants and timelines over HTTP.");
+                      "tenants and timelines over HTTP; streams WAL from the safekeepers the "
+                      "storage broker announces. Environment: NEON_AUTH_TOKEN, when set, is the "
+                      "JWT presented to the broker and the safekeepers.");
   o.AddString("workdir", "pageserver_data", "work directory (engine, local remote storage)");
   o.AddInt("id", 1, "node id reported by /v1/status");
   o.AddString("listen-http-addr", "127.0.0.1:9898", "HTTP management API address, host:port");
@@ -64,6 +68,17 @@ server::OptionSet MakeOptions() {
   o.AddString("public-key", "",
               "Ed25519 public key (PEM) verifying JWTs on HTTP and gRPC; empty = auth off");
   o.AddInt("page-cache-mb", 64, "page cache size in MiB");
+  o.AddString("broker-endpoint", "127.0.0.1:50051",
+              "storage broker (host:port) the WAL receiver learns safekeepers from; "
+              "\"none\" = no WAL receiver");
+  o.AddString("availability-zone", "", "this node's availability zone (safekeeper choice)");
+  o.AddInt("wal-connect-timeout-ms", 10000,
+           "switch safekeepers after this long without a message from the current one");
+  o.AddInt("lagging-wal-timeout-ms", 10000,
+           "switch to a safekeeper with more WAL after this long without new WAL; also how "
+           "long a safekeeper stays a candidate after its last broker update");
+  o.AddInt("max-lsn-wal-lag", int64_t{1} << 30,
+           "switch to a safekeeper whose commit LSN is this many bytes ahead");
   o.AddString("log-level", "info", "debug, info, warn or error");
   return o;
 }
@@ -119,6 +134,14 @@ int Run(int argc, char** argv) {
     return Fail(2, "--page-cache-mb must be between 1 and 1048576");
   }
   if (opts.GetInt("id") < 0) return Fail(2, "--id must not be negative");
+  for (const char* name : {"wal-connect-timeout-ms", "lagging-wal-timeout-ms", "max-lsn-wal-lag"}) {
+    if (opts.GetInt(name) < 1) return Fail(2, std::string("--") + name + " must be positive");
+  }
+  if (const std::string& b = opts.GetString("broker-endpoint"); b != "none") {
+    if (absl::Status s = server::ParseHostPort(b, &host, &port); !s.ok() || port == 0) {
+      return Fail(2, "--broker-endpoint: expected host:port or \"none\"");
+    }
+  }
 
   std::unique_ptr<server::JwtVerifier> verifier;
   if (const std::string& key = opts.GetString("public-key"); !key.empty()) {
@@ -179,8 +202,29 @@ int Run(int argc, char** argv) {
     return Fail(1, "cannot listen for gRPC on " + opts.GetString("listen-grpc-addr"));
   }
 
+  std::unique_ptr<WalReceiverManager> wal_receiver;
+  if (const std::string& b = opts.GetString("broker-endpoint"); b != "none") {
+    WalReceiverOptions wo;
+    wo.broker_endpoint = b;
+    wo.node_id = static_cast<uint64_t>(opts.GetInt("id"));
+    wo.availability_zone = opts.GetString("availability-zone");
+    if (const char* token = std::getenv("NEON_AUTH_TOKEN"); token != nullptr) {
+      wo.auth_token = token;
+    }
+    wo.wal_connect_timeout_us = opts.GetInt("wal-connect-timeout-ms") * 1000;
+    wo.lagging_wal_timeout_us = opts.GetInt("lagging-wal-timeout-ms") * 1000;
+    wo.max_lsn_wal_lag = static_cast<uint64_t>(opts.GetInt("max-lsn-wal-lag"));
+    wal_receiver = std::make_unique<WalReceiverManager>(engine->get(), wo, &metrics);
+    server::LogInfo("wal_receiver_started", {{"broker", b}});
+  } else {
+    server::LogWarn("wal_receiver_disabled",
+                    {{"reason", "--broker-endpoint none: timelines receive no WAL"}});
+  }
+
   ManagementOptions mo;
   mo.node_id = static_cast<uint64_t>(opts.GetInt("id"));
+  mo.wal_receiver = wal_receiver.get();
+  mo.import_scratch_dir = workdir.string();
   mo.bootstrap.initdb_path = opts.GetString("initdb-path");
   mo.remote_storage = eo.remote.store != nullptr;
   ManagementApi api(engine->get(), verifier.get(), mo);
@@ -202,6 +246,7 @@ int Run(int argc, char** argv) {
   grpc_server->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);
   grpc_server->Wait();
   http.Stop();
+  if (wal_receiver != nullptr) wal_receiver->Stop();
   (*engine)->Shutdown();
   server::LogInfo("stopped");
   return 0;

@@ -2,9 +2,14 @@
 
 #include "pageserver/management_api.h"
 
+#include <stdlib.h>
+
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
+#include <filesystem>
 #include <string>
 #include <thread>
 #include <utility>
@@ -13,6 +18,9 @@
 #include "common/log.h"
 #include "pageserver/api_json.h"
 #include "pageserver/db_size.h"
+#include "pageserver/tar_extract.h"
+#include "neon/file_system.h"
+#include "neon/wal_ingest.h"
 
 namespace neon::pageserver {
 namespace {
@@ -86,6 +94,8 @@ void ManagementApi::Register(server::HttpServer* http) {
             Wrap(true, [this](const httplib::Request& r) { return Maintenance(r); }));
   http->Post(timeline + "/lsn_lease",
              Wrap(true, [this](const httplib::Request& r) { return LeaseLsn(r); }));
+  http->Put(timeline + "/import_basebackup",
+            Wrap(true, [this](const httplib::Request& r) { return ImportBasebackup(r); }));
 }
 
 absl::StatusOr<std::shared_ptr<Tenant>> ManagementApi::TenantOf(const httplib::Request& req) {
@@ -113,7 +123,24 @@ absl::StatusOr<std::shared_ptr<Timeline>> ManagementApi::TimelineOf(const httpli
 json ManagementApi::TimelineJson(Timeline* tl) {
   const TimelineInfo info = tl->Info();
   absl::StatusOr<uint64_t> size = LogicalSizeBytes(tl, info.last_record_lsn);
-  return TimelineInfoJson(info, size.ok() ? std::optional<uint64_t>(*size) : std::nullopt);
+  json j = TimelineInfoJson(info, size.ok() ? std::optional<uint64_t>(*size) : std::nullopt);
+  if (options_.wal_receiver != nullptr) {
+    absl::StatusOr<WalReceiverStatus> w = options_.wal_receiver->Status(info.tenant_id, info.timeline_id);
+    if (w.ok()) {
+      j["walreceiver_status"] = w->connected ? "connected" : "disconnected";
+      j["wal_source_connstr"] = w->connected ? json(w->safekeeper_connstr) : json(nullptr);
+      j["walreceiver"] = {{"connected", w->connected},
+                          {"safekeeper_id", w->safekeeper_id},
+                          {"safekeeper_connstr", w->safekeeper_connstr},
+                          {"last_received_lsn", w->last_received_lsn.ToString()},
+                          {"safekeeper_commit_lsn", w->safekeeper_commit_lsn.ToString()},
+                          {"candidates", w->candidates},
+                          {"connections", w->connections},
+                          {"last_error", w->last_error}};
+      if (w->connected) j["last_received_msg_lsn"] = w->last_received_lsn.ToString();
+    }
+  }
+  return j;
 }
 
 absl::StatusOr<ManagementApi::Reply> ManagementApi::ListTenants() {
@@ -412,6 +439,96 @@ absl::StatusOr<ManagementApi::Reply> ManagementApi::LeaseLsn(const httplib::Requ
   char stamp[64];
   std::snprintf(stamp, sizeof(stamp), "%s.%03dZ", buf, static_cast<int>((*until / 1000) % 1000));
   return Reply{200, {{"valid_until", std::string(stamp)}}};
+}
+
+absl::StatusOr<ManagementApi::Reply> ManagementApi::ImportBasebackup(
+    const httplib::Request& req) {
+  absl::StatusOr<TimelineId> id = ParseTimelineIdField(req.matches[2].str(), "timeline_id");
+  if (!id.ok()) return id.status();
+  std::optional<Lsn> base_lsn;
+  std::optional<Lsn> end_lsn;
+  for (const auto& [name, value] : req.params) {
+    if (name == "base_lsn" || name == "end_lsn") {
+      absl::StatusOr<Lsn> l = ParseLsnField(value, name);
+      if (!l.ok()) return l.status();
+      (name == "base_lsn" ? base_lsn : end_lsn) = *l;
+    } else if (name == "pg_version") {
+      if (value != std::to_string(kSupportedPgVersion)) {
+        return absl::InvalidArgumentError(StrCat("pg_version: ", value, " is not supported (only ",
+                                                 kSupportedPgVersion, ")"));
+      }
+    } else {
+      return absl::InvalidArgumentError(StrCat(name, ": unknown query parameter"));
+    }
+  }
+  if (req.body.empty()) {
+    return absl::InvalidArgumentError("the body must be a tar of a data directory");
+  }
+  absl::StatusOr<std::shared_ptr<Tenant>> t = TenantOf(req);
+  if (!t.ok()) return t.status();
+  if ((*t)->GetTimeline(*id).ok()) {
+    return absl::AlreadyExistsError(StrCat("timeline ", id->ToString(), " already exists"));
+  }
+  // Unpack first: a bad archive changes nothing.
+  std::string tmpl = options_.import_scratch_dir + "/neon_import.XXXXXX";
+  if (mkdtemp(tmpl.data()) == nullptr) {
+    return absl::UnavailableError(StrCat("mkdtemp in ", options_.import_scratch_dir, ": ",
+                                         std::strerror(errno)));
+  }
+  struct Cleanup {
+    std::string dir;
+    ~Cleanup() {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    }
+  } cleanup{tmpl};
+  TarStats stats;
+  if (absl::Status s = ExtractTar(req.body, tmpl, &stats); !s.ok()) return s;
+  server::LogInfo("import_unpacked", {{"timeline_id", id->ToString()},
+                                      {"files", stats.files},
+                                      {"bytes", stats.bytes}});
+  absl::StatusOr<std::shared_ptr<Timeline>> tl = (*t)->CreateTimeline(*id, kSupportedPgVersion);
+  if (!tl.ok()) return tl.status();
+  auto fail = [&](const absl::Status& s) -> absl::Status {
+    if (absl::Status d = (*t)->DeleteTimeline(*id); !d.ok()) {
+      server::LogError("import_cleanup_failed", {{"error", std::string(d.message())}});
+    }
+    return s;
+  };
+  std::shared_ptr<FileSystem> fs = NewPosixFileSystem();
+  struct Progress {
+    std::string timeline;
+    static void Report(uint64_t pages, void* arg) {
+      server::LogInfo("import_progress",
+                      {{"timeline_id", static_cast<Progress*>(arg)->timeline}, {"pages", pages}});
+    }
+  } progress{id->ToString()};
+  absl::StatusOr<Lsn> lsn = ImportDatadir(fs.get(), tmpl, tl->get(), &Progress::Report, &progress);
+  if (!lsn.ok()) {
+    const absl::Status s = lsn.status();
+    // The archive's content is at fault unless the engine failed.
+    return fail(absl::IsInvalidArgument(s) || absl::IsFailedPrecondition(s) || absl::IsDataLoss(s)
+                    ? absl::InvalidArgumentError(StrCat("cannot import: ", s.message()))
+                    : s);
+  }
+  if (base_lsn.has_value() && *base_lsn != *lsn) {
+    return fail(absl::InvalidArgumentError(
+        StrCat("base_lsn ", base_lsn->ToString(), " does not match the data directory's "
+               "checkpoint ", lsn->ToString())));
+  }
+  if (end_lsn.has_value() && *end_lsn != *lsn) {
+    return fail(absl::InvalidArgumentError(
+        StrCat("end_lsn ", end_lsn->ToString(), ": only a cleanly shut down data directory "
+               "can be imported, whose end is its checkpoint ", lsn->ToString())));
+  }
+  // No WAL source could re-send the import after a restart: make it durable now.
+  if (absl::StatusOr<MaintenanceResult> f = (*tl)->Flush(); !f.ok()) return fail(f.status());
+  server::LogInfo("basebackup_imported", {{"tenant_id", (*t)->id().ToString()},
+                                          {"timeline_id", id->ToString()},
+                                          {"lsn", lsn->ToString()},
+                                          {"files", stats.files}});
+  WaitForUpload(tl->get());
+  return Reply{201, TimelineJson(tl->get())};
 }
 
 }  // namespace neon::pageserver

@@ -2,7 +2,8 @@
 //
 // The pageserver's HTTP management API (Neon's routes and JSON; servers/README.md lists
 // them): node status, tenants, timelines (root timelines bootstrapped with initdb, branches),
-// location_config, and manual compaction / checkpoint / GC triggers.
+// location_config, manual compaction / checkpoint / GC triggers, and the import of a base
+// backup (a tar of a cleanly shut down data directory) into a new timeline.
 //
 // Errors: 400 {"msg"} for malformed JSON, ids, LSNs and unknown modes or fields; 404 for
 // unknown tenants and timelines; 409 for conflicts; 401/403 from JWT auth (scope
@@ -25,6 +26,7 @@
 #include "neon/engine.h"
 #include "nlohmann/json.hpp"
 #include "pageserver/bootstrap.h"
+#include "pageserver/wal_receiver.h"
 
 namespace neon::pageserver {
 
@@ -36,6 +38,10 @@ struct ManagementOptions {
   BootstrapOptions bootstrap;
   // Whether the engine has remote storage (creation then waits for the first upload).
   bool remote_storage = false;
+  // The WAL receiver whose state timeline JSON reports (null = none).
+  const WalReceiverManager* wal_receiver = nullptr;
+  // Where uploaded base backups are unpacked before import.
+  std::string import_scratch_dir = "/tmp";
 };
 
 class ManagementApi {
@@ -67,6 +73,7 @@ class ManagementApi {
   absl::StatusOr<Reply> DeleteTimeline(const httplib::Request& req);
   absl::StatusOr<Reply> Maintenance(const httplib::Request& req);
   absl::StatusOr<Reply> LeaseLsn(const httplib::Request& req);
+  absl::StatusOr<Reply> ImportBasebackup(const httplib::Request& req);
 
   absl::StatusOr<std::shared_ptr<Tenant>> TenantOf(const httplib::Request& req);
   absl::StatusOr<std::shared_ptr<Timeline>> TimelineOf(const httplib::Request& req);
