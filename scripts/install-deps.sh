@@ -9,7 +9,7 @@ PACKAGES=(
   librocksdb-dev libcurl4-openssl-dev libpq-dev libssl-dev libzstd-dev liblz4-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcpp-httplib-dev nlohmann-json3-dev libtoml11-dev
-  python3-grpcio python3-protobuf
+  python3-grpcio python3-protobuf python3-jwt python3-cryptography zlib1g-dev
   postgresql-15 postgresql-client-15
 )
 

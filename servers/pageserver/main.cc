@@ -243,11 +243,14 @@ int Run(int argc, char** argv) {
     const int sig = server::WaitForShutdownSignal();
     server::LogInfo("shutting_down", {{"signal", sig}});
   }
+  // WAL ingest stops first (what it received becomes readable and is flushed by the engine's
+  // shutdown); then the engine, which also wakes reads waiting for an LSN (they end with
+  // CANCELLED), so the listeners' handlers all return and the servers can stop.
+  if (wal_receiver != nullptr) wal_receiver->Stop();
+  (*engine)->Shutdown();
   grpc_server->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);
   grpc_server->Wait();
   http.Stop();
-  if (wal_receiver != nullptr) wal_receiver->Stop();
-  (*engine)->Shutdown();
   server::LogInfo("stopped");
   return 0;
 }

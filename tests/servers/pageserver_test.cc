@@ -12,6 +12,7 @@
 #include <ctime>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "httplib.h"
 #include "nlohmann/json.hpp"
@@ -452,6 +453,34 @@ TEST_F(PageserverTest, NoWalredoAndBadFlags) {
   std::string error;
   EXPECT_EQ(PageserverProcess::Start(dir_.path() + "/x", {"--bogus=1"}, &error), nullptr);
   EXPECT_NE(error.find("bogus"), std::string::npos) << error;
+}
+
+// A read waiting for an LSN that never comes must not hold up SIGTERM: the engine's shutdown
+// ends it with CANCELLED and the server exits cleanly.
+TEST_F(PageserverTest, ShutdownEndsReadsWaitingForWal) {
+  Start({"--broker-endpoint", "none"});
+  CreateTenantAndMain();
+  const uint64_t last = LastRecordLsn(kMain);
+  grpc::Status waited;
+  std::thread reader([&] {
+    grpc::ClientContext ctx;
+    Context(&ctx, kTenant, kMain);
+    page_api::GetRelSizeRequest req;
+    req.mutable_read_lsn()->set_request_lsn(last + 1000000);
+    req.mutable_read_lsn()->set_not_modified_since_lsn(last + 1000000);
+    req.mutable_rel()->set_spc_oid(1663);
+    req.mutable_rel()->set_db_oid(1);
+    req.mutable_rel()->set_rel_number(1259);
+    page_api::GetRelSizeResponse resp;
+    waited = stub_->GetRelSize(&ctx, req, &resp);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the read is waiting
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(ps_->Stop(), 0) << ps_->Log();
+  reader.join();
+  EXPECT_FALSE(waited.ok());
+  // Far below the 300 s wait_lsn_timeout: the stop did not wait the read out.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(60));
 }
 
 }  // namespace
