@@ -135,8 +135,9 @@ class EngineImpl final : public Engine {
     absl::MutexLock l(&mu_);
     auto it = tenants_.find(id);
     if (it == tenants_.end()) return absl::NotFoundError(StrCat("tenant ", id.ToString(), " not found"));
-    it->second->Shutdown();
     const bool remote = deps_.remote_store != nullptr && !it->second->generation().is_none();
+    if (remote) NEON_RETURN_IF_ERROR(CheckGenerationCurrent(deps_, id, it->second->generation()));
+    it->second->Shutdown();
     CatalogBatch batch;
     batch.DeleteTenant(id);
     NEON_RETURN_IF_ERROR(catalog_->Commit(batch));
@@ -223,6 +224,7 @@ class EngineImpl final : public Engine {
     deps_.residence = &residence_;
     deps_.remote_executor = executor;
     deps_.max_inflight_uploads = r.max_inflight_uploads;
+    deps_.validate_generations = r.validate_generations;
     return absl::OkStatus();
   }
 

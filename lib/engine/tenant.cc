@@ -235,6 +235,10 @@ absl::Status TenantImpl::DeleteTimeline(const TimelineId& id) {
                                                   other_id.ToString()));
     }
   }
+  // A stale attachment must not delete what the tenant's current node still uses.
+  if (deps_.remote_store != nullptr) {
+    NEON_RETURN_IF_ERROR(CheckGenerationCurrent(deps_, id_, generation_));
+  }
   NEON_RETURN_IF_ERROR(it->second->Delete());
   if (it->second->ancestor()) it->second->ancestor()->RemoveChildBranchPoint(it->second->ancestor_lsn());
   timelines_.erase(it);

@@ -44,6 +44,28 @@ std::string TimelineImpl::TempPath(const std::string& name) {
   return JoinPath(dir_, StrCat(name, ".", temp_seq_.fetch_add(1), ".___temp"));
 }
 
+absl::Status CheckGenerationCurrent(const TimelineDeps& deps, const TenantShardId& tenant,
+                                    Generation generation) {
+  if (!deps.validate_generations || generation.is_none()) return absl::OkStatus();
+  absl::StatusOr<std::vector<bool>> valid =
+      deps.validate_generations({TenantGeneration{tenant, generation}});
+  if (!valid.ok()) {
+    return absl::UnavailableError(StrCat("cannot validate generation ", generation.value(),
+                                         " of tenant ", tenant.ToString(), ": ",
+                                         valid.status().message()));
+  }
+  if (valid->size() != 1) {
+    return absl::InternalError("generation validator answered the wrong number of entries");
+  }
+  if (!(*valid)[0]) {
+    return absl::FailedPreconditionError(
+        StrCat("generation ", generation.value(), " of tenant ", tenant.ToString(),
+               " is no longer current (another node attached it): its remote data is not "
+               "deleted from here"));
+  }
+  return absl::OkStatus();
+}
+
 IndexMetadata ToIndexMetadata(const TimelineMeta& meta) {
   IndexMetadata m;
   m.disk_consistent_lsn = meta.disk_consistent_lsn;

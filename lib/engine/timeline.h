@@ -58,7 +58,16 @@ struct TimelineDeps {
   ResidentLayers* residence = nullptr;
   Executor* remote_executor = nullptr;  // null: uploads run in Engine::FlushRemote only
   int max_inflight_uploads = 4;
+  // Null: every generation is current (RemoteStorageOptions::validate_generations).
+  GenerationValidator validate_generations;
 };
+
+// OK when `generation` is still the tenant's current one (or nothing can say otherwise:
+// no validator, no generation). FailedPrecondition when the control plane says another node
+// holds a newer generation: that node's data must not be deleted from here. Unavailable when
+// the validator fails.
+absl::Status CheckGenerationCurrent(const TimelineDeps& deps, const TenantShardId& tenant,
+                                    Generation generation);
 
 // The index_part metadata of a timeline's catalog metadata, and back.
 IndexMetadata ToIndexMetadata(const TimelineMeta& meta);

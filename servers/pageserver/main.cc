@@ -33,6 +33,8 @@
 #include "neon/file_system.h"
 #include "neon/object_store.h"
 #include "neon/postgres_redo.h"
+#include "base/str_cat.h"
+#include "pageserver/control_plane.h"
 #include "pageserver/management_api.h"
 #include "pageserver/page_service.h"
 #include "pageserver/wal_receiver.h"
@@ -61,6 +63,18 @@ server::OptionSet MakeOptions() {
   o.AddString("remote-storage-dir", "",
               "local directory used as object storage; empty = <workdir>/remote_storage, "
               "\"none\" = no remote storage");
+  o.AddString("remote-storage-s3-bucket", "",
+              "use this S3 bucket as object storage instead of a local directory (credentials "
+              "from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN)");
+  o.AddString("remote-storage-s3-endpoint", "",
+              "S3 endpoint URL (e.g. http://127.0.0.1:4568); empty = AWS for the region");
+  o.AddString("remote-storage-s3-region", "us-east-1", "S3 region");
+  o.AddString("remote-storage-s3-prefix", "", "key prefix for every object in the bucket");
+  o.AddBool("remote-storage-s3-path-style", true,
+            "path-style S3 URLs (endpoint/bucket/key) instead of virtual-hosted ones");
+  o.AddString("control-plane-api", "",
+              "control plane upcall API (e.g. http://127.0.0.1:1234/upcall/v1/) asked to "
+              "validate generations before remote deletions; empty = this node owns its tenants");
   o.AddString("walredo-path", NEON_WALREDO_PATH,
               "neon_walredo executable for Postgres WAL redo; empty = no Postgres redo");
   o.AddString("initdb-path", "/usr/lib/postgresql/15/bin/initdb",
@@ -175,8 +189,40 @@ int Run(int argc, char** argv) {
                     {{"reason", "no --walredo-path: pages needing Postgres redo cannot be read"}});
   }
   std::string remote_dir = opts.GetString("remote-storage-dir");
-  if (remote_dir.empty()) remote_dir = (workdir / "remote_storage").string();
-  if (remote_dir != "none") {
+  if (const std::string& bucket = opts.GetString("remote-storage-s3-bucket"); !bucket.empty()) {
+    if (!remote_dir.empty()) {
+      return Fail(2, "--remote-storage-dir and --remote-storage-s3-bucket exclude each other");
+    }
+    S3Options so;
+    so.bucket = bucket;
+    so.endpoint = opts.GetString("remote-storage-s3-endpoint");
+    so.region = opts.GetString("remote-storage-s3-region");
+    so.key_prefix = opts.GetString("remote-storage-s3-prefix");
+    so.path_style = opts.GetBool("remote-storage-s3-path-style");
+    auto env = [](const char* name) {
+      const char* v = std::getenv(name);
+      return v == nullptr ? std::string() : std::string(v);
+    };
+    so.access_key_id = env("AWS_ACCESS_KEY_ID");
+    so.secret_access_key = env("AWS_SECRET_ACCESS_KEY");
+    so.session_token = env("AWS_SESSION_TOKEN");
+    absl::StatusOr<std::shared_ptr<ObjectStore>> store = NewS3ObjectStore(so);
+    if (!store.ok()) return Fail(1, "S3 remote storage: " + std::string(store.status().message()));
+    eo.remote.store = *store;
+    remote_dir = StrCat("s3://", bucket, "/", so.key_prefix,
+                        so.endpoint.empty() ? "" : " at " + so.endpoint);
+  } else if (remote_dir.empty()) {
+    remote_dir = (workdir / "remote_storage").string();
+  }
+  if (const std::string& api = opts.GetString("control-plane-api"); !api.empty()) {
+    const char* token = std::getenv("NEON_AUTH_TOKEN");
+    absl::StatusOr<GenerationValidator> v =
+        ControlPlaneValidator(api, token == nullptr ? "" : token);
+    if (!v.ok()) return Fail(2, "--control-plane-api: " + std::string(v.status().message()));
+    eo.remote.validate_generations = *v;
+    server::LogInfo("control_plane_validation", {{"api", api}});
+  }
+  if (eo.remote.store == nullptr && remote_dir != "none") {
     std::filesystem::create_directories(remote_dir, ec);
     absl::StatusOr<std::shared_ptr<ObjectStore>> store =
         NewLocalObjectStore(NewPosixFileSystem(), remote_dir);
