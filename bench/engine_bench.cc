@@ -141,6 +141,49 @@ void BM_EngineLayers(benchmark::State& state, uint32_t deltas, Stage stage) {
   lat.Report(state);
 }
 
+// `batch` blocks of the relation at one LSN per iteration: one GetRelPages call
+// (vectored) against `batch` GetRelPage calls, on the same blocks and LSNs. Each pass
+// over the keys reads at a new LSN, so no read is a materialized-page hit.
+void BM_EngineRelPages(benchmark::State& state, uint32_t deltas, Stage stage, uint32_t batch,
+                       bool vectored) {
+  EngineLayers& d = GetEngineLayers(deltas, stage);
+  const bool above = stage == Stage::kImage;
+  const auto& order = d.order();
+  std::vector<uint32_t> blocks(std::min<size_t>(batch, order.size()));
+  std::vector<absl::StatusOr<std::string>> pages;
+  LatencyRecorder lat;
+  size_t i = order.size();
+  Lsn lsn;
+  for (auto _ : state) {
+    if (i + blocks.size() > order.size()) {
+      i = 0;
+      lsn = d.NextReadLsn(above);
+    }
+    for (uint32_t& b : blocks) b = order[i++];
+    const ReadLsn read{lsn, Lsn()};
+    const int64_t t0 = NowNanos();
+    bool ok = true;
+    if (vectored) {
+      ok = d.timeline()->GetRelPages(kVmRel, blocks, read, &pages).ok();
+      for (const auto& p : pages) ok = ok && p.ok();
+      benchmark::DoNotOptimize(pages);
+    } else {
+      for (uint32_t b : blocks) {
+        auto page = d.timeline()->GetRelPage(kVmRel, b, read);
+        ok = ok && page.ok();
+        benchmark::DoNotOptimize(page);
+      }
+    }
+    lat.Add(NowNanos() - t0);
+    if (!ok) {
+      state.SkipWithError("GetRelPage(s) failed");
+      break;
+    }
+  }
+  state.SetItemsProcessed(int64_t(state.iterations() * blocks.size()));
+  lat.Report(state);
+}
+
 void BM_RocksLayers(benchmark::State& state, uint32_t deltas, bool compacted) {
   RocksLayers& d = GetRocksLayers(deltas, compacted);
   const auto& order = d.order();
@@ -421,6 +464,18 @@ void RegisterAll() {
     reg("GetPage/L0/rocksdb" + s, [n](benchmark::State& st) { BM_RocksLayers(st, n, false); });
     reg("GetPage/L1/neonstore" + s, [n](benchmark::State& st) { BM_EngineLayers(st, n, Stage::kL1); });
     reg("GetPage/Image/neonstore" + s, [n](benchmark::State& st) { BM_EngineLayers(st, n, Stage::kImage); });
+    if (n == 10) {
+      // Vectored against per-block reads of 32 blocks (latency counters are per batch).
+      for (Stage stage : {Stage::kImage, Stage::kL1}) {
+        const std::string where = stage == Stage::kImage ? "Image" : "L1";
+        for (bool vectored : {true, false}) {
+          reg(StrCat("GetRelPages/", where, vectored ? "/vectored" : "/per-block", s, "/batch:32"),
+              [n, stage, vectored](benchmark::State& st) {
+                BM_EngineRelPages(st, n, stage, 32, vectored);
+              });
+        }
+      }
+    }
     reg("GetPage/Compacted/rocksdb" + s, [n](benchmark::State& st) { BM_RocksLayers(st, n, true); });
   }
   for (int batch : {8, 1}) {

@@ -149,8 +149,13 @@ EngineLayers::EngineLayers(uint32_t keys, uint32_t deltas)
       engine_->CreateTenant(TenantShardId::Unsharded(TenantId::Generate()), TenantConfig{}),
       "create tenant");
   tl_ = ValueOrDie(tenant->CreateTimeline(TimelineId::Generate(), 16), "create timeline");
+  bool first = true;
   history_.Replay(
       [&](const Key& key, Lsn lsn, const Value& v) {
+        // The relation's size, with the first image (so in the same layer), for the
+        // GetRelPage(s) benchmarks.
+        if (first) CheckOk(tl_->PutRelSize(kVmRel, keys, lsn), "put relation size");
+        first = false;
         CheckOk(tl_->Put(key, lsn, v), "put");
         CheckOk(tl_->FinishWrite(lsn), "finish write");
       },

@@ -33,6 +33,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "neon/key.h"
 #include "neon/options.h"
 #include "neon/types.h"
@@ -113,6 +114,22 @@ class Timeline {
   // DeadlineExceeded if the wait times out.
   virtual absl::StatusOr<std::string> GetRelPage(const RelTag& rel, uint32_t blkno,
                                                  ReadLsn read) = 0;
+  // GetRelPage for several blocks of one relation at one ReadLsn (a vectored
+  // read): one wait for not_modified_since, one GC-cutoff check, one relation
+  // size lookup, one layer-map snapshot per timeline of the branch chain, and
+  // each layer visited once for all the blocks that need it in a step of the
+  // search. `blknos` may repeat blocks and come in any order.
+  // On OK, `pages` holds one result per entry of `blknos`, in that order:
+  // the page (a zero page at or past the relation's size), or the block's
+  // own error as GetRelPage would return it (DataLoss, a failed redo, ...).
+  // The call itself fails, leaving `pages` empty, on errors that concern
+  // every block: InvalidArgument (read LSNs), DeadlineExceeded (the wait),
+  // OutOfRange (below the GC cutoff), NotFound (no such relation, or no data
+  // yet). An empty `blknos` reads nothing but still checks the read LSN and
+  // the relation.
+  virtual absl::Status GetRelPages(const RelTag& rel, absl::Span<const uint32_t> blknos,
+                                   ReadLsn read,
+                                   std::vector<absl::StatusOr<std::string>>* pages) = 0;
   // Number of blocks of a relation fork as of the read LSN. NotFound if the
   // relation does not exist (FSM and VM forks report 0 instead).
   virtual absl::StatusOr<uint32_t> GetRelSize(const RelTag& rel, ReadLsn read) = 0;

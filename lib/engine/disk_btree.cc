@@ -198,6 +198,28 @@ absl::Status DiskBtreeReader::SeekGE(const uint8_t* key, BtreeCursor* c) const {
   return Next(c);
 }
 
+absl::Status DiskBtreeReader::SeekGENear(const uint8_t* key, BtreeCursor* c) const {
+  if (!c->valid() || c->key_width != shape_.key_width) return SeekGE(key, c);
+  const uint8_t* base = U8(c->leaf->data()) + kBtreeNodeHeaderSize;
+  const size_t kw = shape_.key_width;
+  if (std::memcmp(base, key, kw) > 0 ||
+      std::memcmp(key, base + size_t{c->count - 1} * entry_size_, kw) > 0) {
+    return SeekGE(key, c);
+  }
+  uint32_t lo = 0, hi = c->count;  // first entry >= key; exists since key <= the last one
+  while (lo < hi) {
+    const uint32_t mid = (lo + hi) / 2;
+    if (std::memcmp(base + size_t{mid} * entry_size_, key, kw) < 0) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  NEON_CHECK(lo < c->count);
+  c->idx = lo;
+  return absl::OkStatus();
+}
+
 absl::Status DiskBtreeReader::Next(BtreeCursor* c) const {
   NEON_CHECK(c->valid());
   if (++c->idx < c->count) return absl::OkStatus();

@@ -107,6 +107,10 @@ class DiskBtreeReader {
   // One root-to-leaf walk (shape.height block reads), plus the next leaf
   // when every key of the found leaf is smaller.
   absl::Status SeekGE(const uint8_t* key, BtreeCursor* c) const;
+  // SeekGE that searches only `c`'s current leaf when `key` lies between
+  // that leaf's first and last keys (no root-to-leaf walk); otherwise a
+  // plain SeekGE. For lookups of nearby keys in order.
+  absl::Status SeekGENear(const uint8_t* key, BtreeCursor* c) const;
   absl::Status SeekToFirst(BtreeCursor* c) const;
   // REQUIRES: c->valid(). Leaves c invalid after the last entry.
   absl::Status Next(BtreeCursor* c) const;

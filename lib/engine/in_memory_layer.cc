@@ -108,6 +108,16 @@ absl::Status InMemoryLayer::ReadAt(uint64_t pos, uint32_t len, std::string* out)
 absl::StatusOr<bool> InMemoryLayer::Get(const Key& key, LsnRange range,
                                         std::vector<LayerValue>* out) const {
   absl::ReaderMutexLock l(&mu_);
+  return GetLocked(key, range, out);
+}
+
+void InMemoryLayer::GetMany(absl::Span<KeyLookup> lookups) const {
+  absl::ReaderMutexLock l(&mu_);
+  for (KeyLookup& k : lookups) k.found = GetLocked(k.key, k.range, k.out);
+}
+
+absl::StatusOr<bool> InMemoryLayer::GetLocked(const Key& key, LsnRange range,
+                                              std::vector<LayerValue>* out) const {
   auto it = index_.find(key);
   if (it == index_.end()) return false;
   const Versions& versions = it->second;

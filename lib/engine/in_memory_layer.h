@@ -40,6 +40,10 @@ class InMemoryLayer {
   // Versions of `key` with lsn in `range`, newest first, stopping after the
   // first will_init one; returns true if it stopped there.
   absl::StatusOr<bool> Get(const Key& key, LsnRange range, std::vector<LayerValue>* out) const;
+  // Get() for each lookup under one acquisition of the layer's lock (no
+  // callback: nothing else runs while the writer is held off). An error ends
+  // only its own lookup.
+  void GetMany(absl::Span<KeyLookup> lookups) const;
   // Sets end_lsn (exclusive); no Put afterwards.
   void Freeze(Lsn end_lsn);
   // Writes every entry in (key, lsn) order. REQUIRES: frozen.
@@ -69,6 +73,9 @@ class InMemoryLayer {
   InMemoryLayer(FileSystem* fs, std::string path, Lsn start_lsn, int64_t now_us,
                 std::unique_ptr<WritableFile> file, std::unique_ptr<RandomAccessFile> reader);
   absl::Status ReadAt(uint64_t pos, uint32_t len, std::string* out) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<bool> GetLocked(const Key& key, LsnRange range,
+                                 std::vector<LayerValue>* out) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   absl::Status FlushTail() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

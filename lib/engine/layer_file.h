@@ -25,7 +25,9 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "engine/page_cache.h"
 #include "neon/file_system.h"
 #include "neon/key.h"
@@ -125,6 +127,16 @@ struct LayerValue {
   bool raw_image = false;
 };
 
+// One key of a batched layer read (LayerReader::GetMany,
+// InMemoryLayer::GetMany): the versions of `key` with lsn in `range` are
+// appended to *out and `found` is what Get() would return for it.
+struct KeyLookup {
+  Key key;
+  LsnRange range;
+  std::vector<LayerValue>* out = nullptr;
+  absl::StatusOr<bool> found = false;
+};
+
 // Iterates a layer's entries in (key, lsn) order.
 class LayerIterator {
  public:
@@ -167,6 +179,18 @@ class LayerReader {
   // On error nothing is appended.
   virtual absl::StatusOr<bool> Get(const Key& key, LsnRange range,
                                    std::vector<LayerValue>* out) const = 0;
+  // Get() for each lookup in order, sharing what consecutive keys have in
+  // common (B-tree leaves, data blocks); fastest with keys in increasing
+  // order. `done` is called with each lookup as soon as it is complete, before
+  // the next one is read (its values are still hot in the CPU caches). An
+  // error ends only its own lookup.
+  virtual void GetMany(absl::Span<KeyLookup> lookups,
+                       absl::FunctionRef<void(KeyLookup&)> done) const {
+    for (KeyLookup& l : lookups) {
+      l.found = Get(l.key, l.range, l.out);
+      done(l);
+    }
+  }
   // Image layers: whether the key exists. Delta layers: whether any version of
   // the key is present.
   virtual absl::StatusOr<bool> Contains(const Key& key) const = 0;

@@ -41,8 +41,22 @@ class LayerReaderImpl final : public LayerReader,
 
   absl::StatusOr<bool> Get(const Key& key, LsnRange range,
                            std::vector<LayerValue>* out) const override {
-    if (range.IsEmpty() || !summary_.desc.key_range.Contains(key)) return false;
-    return summary_.desc.is_image ? GetImage(key, range, out) : GetDelta(key, range, out);
+    BtreeCursor c;
+    BlobBlockHint hint;
+    return GetAt(key, range, out, &c, &hint);
+  }
+
+  // One cursor and one data-block hint for the whole batch: a key in the
+  // leaf of the previous one skips the root-to-leaf walk, and blobs in the
+  // previous key's last data block skip the cache lookup.
+  void GetMany(absl::Span<KeyLookup> lookups,
+               absl::FunctionRef<void(KeyLookup&)> done) const override {
+    BtreeCursor c;
+    BlobBlockHint hint;
+    for (KeyLookup& l : lookups) {
+      l.found = GetAt(l.key, l.range, l.out, &c, &hint);
+      done(l);
+    }
   }
 
   absl::StatusOr<bool> Contains(const Key& key) const override {
@@ -75,10 +89,17 @@ class LayerReaderImpl final : public LayerReader,
     return absl::OkStatus();
   }
 
-  absl::StatusOr<bool> GetDelta(const Key& key, LsnRange range,
-                                std::vector<LayerValue>* out) const;
-  absl::StatusOr<bool> GetImage(const Key& key, LsnRange range,
-                                std::vector<LayerValue>* out) const;
+  // Get() starting from the cursor and hint of the previous lookup.
+  absl::StatusOr<bool> GetAt(const Key& key, LsnRange range, std::vector<LayerValue>* out,
+                             BtreeCursor* c, BlobBlockHint* hint) const {
+    if (range.IsEmpty() || !summary_.desc.key_range.Contains(key)) return false;
+    return summary_.desc.is_image ? GetImage(key, range, out, c, hint)
+                                  : GetDelta(key, range, out, c, hint);
+  }
+  absl::StatusOr<bool> GetDelta(const Key& key, LsnRange range, std::vector<LayerValue>* out,
+                                BtreeCursor* c, BlobBlockHint* hint) const;
+  absl::StatusOr<bool> GetImage(const Key& key, LsnRange range, std::vector<LayerValue>* out,
+                                BtreeCursor* c, BlobBlockHint* hint) const;
   absl::Status CheckEntries() const;
 
   const std::unique_ptr<BlockFileReader> file_;
@@ -91,7 +112,8 @@ class LayerReaderImpl final : public LayerReader,
 // only those from the newest will_init one on (older ones are never needed),
 // then reads their blobs newest first.
 absl::StatusOr<bool> LayerReaderImpl::GetDelta(const Key& key, LsnRange range,
-                                               std::vector<LayerValue>* out) const {
+                                               std::vector<LayerValue>* out, BtreeCursor* cursor,
+                                               BlobBlockHint* hint) const {
   struct Version {
     uint64_t lsn;
     uint64_t ref;
@@ -102,8 +124,8 @@ absl::StatusOr<bool> LayerReaderImpl::GetDelta(const Key& key, LsnRange range,
   uint8_t search[LayerSummary::kDeltaKeyWidth];
   key.EncodeTo(search);
   EncodeFixed64BE(search + kKeySize, range.start.value());
-  BtreeCursor c;
-  NEON_RETURN_IF_ERROR(btree_.SeekGE(search, &c));
+  BtreeCursor& c = *cursor;
+  NEON_RETURN_IF_ERROR(btree_.SeekGENear(search, &c));
   while (c.valid() && std::memcmp(c.key(), search, kKeySize) == 0) {
     const uint64_t lsn = DecodeFixed64BE(c.key() + kKeySize);
     if (lsn >= range.end.value()) break;
@@ -113,10 +135,9 @@ absl::StatusOr<bool> LayerReaderImpl::GetDelta(const Key& key, LsnRange range,
     NEON_RETURN_IF_ERROR(btree_.Next(&c));
   }
   const size_t base = out->size();
-  BlobBlockHint hint;
   for (auto it = versions.rbegin(); it != versions.rend(); ++it) {
     out->push_back(LayerValue{Lsn(it->lsn), (it->ref & 1) != 0, std::string()});
-    absl::Status s = blobs_.Read(it->ref >> 1, &out->back().data, &hint);
+    absl::Status s = blobs_.Read(it->ref >> 1, &out->back().data, hint);
     if (!s.ok()) {
       out->resize(base);
       return s;
@@ -126,16 +147,16 @@ absl::StatusOr<bool> LayerReaderImpl::GetDelta(const Key& key, LsnRange range,
 }
 
 absl::StatusOr<bool> LayerReaderImpl::GetImage(const Key& key, LsnRange range,
-                                               std::vector<LayerValue>* out) const {
+                                               std::vector<LayerValue>* out, BtreeCursor* cursor,
+                                               BlobBlockHint* hint) const {
   const Lsn lsn = summary_.desc.image_lsn();
   if (!range.Contains(lsn)) return false;
   const Key::Encoded search = key.Encode();
-  BtreeCursor c;
-  NEON_RETURN_IF_ERROR(btree_.SeekGE(search.data(), &c));
+  BtreeCursor& c = *cursor;
+  NEON_RETURN_IF_ERROR(btree_.SeekGENear(search.data(), &c));
   if (!c.valid() || std::memcmp(c.key(), search.data(), kKeySize) != 0) return false;
   out->push_back(LayerValue{lsn, true, std::string(), /*raw_image=*/true});
-  BlobBlockHint hint;
-  absl::Status s = ReadValue(c, &out->back().data, &hint);
+  absl::Status s = ReadValue(c, &out->back().data, hint);
   if (!s.ok()) {
     out->pop_back();
     return s;

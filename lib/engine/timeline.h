@@ -95,6 +95,8 @@ class TimelineImpl final : public Timeline, public std::enable_shared_from_this<
   absl::Status FinishWrite(Lsn lsn) override;
   absl::StatusOr<std::string> GetPage(const Key& key, Lsn lsn) override;
   absl::StatusOr<std::string> GetRelPage(const RelTag& rel, uint32_t blkno, ReadLsn read) override;
+  absl::Status GetRelPages(const RelTag& rel, absl::Span<const uint32_t> blknos, ReadLsn read,
+                           std::vector<absl::StatusOr<std::string>>* pages) override;
   absl::StatusOr<uint32_t> GetRelSize(const RelTag& rel, ReadLsn read) override;
   absl::Status WaitLsn(Lsn lsn, int64_t timeout_us) override;
   absl::StatusOr<int64_t> LeaseLsn(Lsn lsn) override;
@@ -123,6 +125,10 @@ class TimelineImpl final : public Timeline, public std::enable_shared_from_this<
   const std::shared_ptr<RemoteTimelineClient>& remote() const { return remote_; }
   // The value of `key` at exactly `lsn` (no clamping, no GC check).
   absl::StatusOr<std::string> GetValueAt(const Key& key, Lsn lsn);
+  // GetValueAt for each of `keys` (distinct, best in increasing order), as
+  // one vectored read: out[i] is the value of keys[i] or its error.
+  void GetValuesAt(absl::Span<const Key> keys, Lsn lsn,
+                   std::vector<absl::StatusOr<std::string>>* out);
   // Every key with a version at or below `lsn` here or in ancestors (sorted).
   absl::StatusOr<std::vector<Key>> CollectKeyspace(Lsn lsn);
 

@@ -3,6 +3,8 @@
 // The read path: GetPage@LSN. Versions are collected newest to oldest from
 // this timeline's layers, then from the ancestor's at min(lsn, ancestor_lsn),
 // until an image or a will_init record; then reconstructed and cached.
+// GetValuesAt / GetRelPages do the same for a batch of keys, as a vectored
+// read (LayerMap::CollectMany).
 
 #include <algorithm>
 
@@ -14,6 +16,19 @@
 #include "engine/timeline.h"
 
 namespace neon {
+namespace {
+
+// A search that ended without an image or will_init value.
+absl::Status NoBaseError(const Key& key, Lsn lsn, const std::vector<LayerValue>& versions) {
+  if (versions.empty()) {
+    return absl::NotFoundError(StrCat("key ", key.ToString(), " does not exist at ", lsn.ToString()));
+  }
+  return absl::DataLossError(StrCat("key ", key.ToString(), " at ", lsn.ToString(),
+                                    ": records without a base image (oldest at ",
+                                    versions.back().lsn.ToString(), ")"));
+}
+
+}  // namespace
 
 absl::StatusOr<std::string> TimelineImpl::GetValueAt(const Key& key, Lsn lsn) {
   if (auto hit = deps_.cache->LookupPage(cache_uid_, key, lsn)) return *hit;
@@ -24,14 +39,7 @@ absl::StatusOr<std::string> TimelineImpl::GetValueAt(const Key& key, Lsn lsn) {
     auto map = tl->Snapshot();
     NEON_ASSIGN_OR_RETURN(CollectResult r, map->Collect(key, read.Next(), &versions));
     if (r == CollectResult::kComplete) break;
-    if (r == CollectResult::kAbsent || tl->ancestor_ == nullptr) {
-      if (versions.empty()) {
-        return absl::NotFoundError(StrCat("key ", key.ToString(), " does not exist at ", lsn.ToString()));
-      }
-      return absl::DataLossError(StrCat("key ", key.ToString(), " at ", lsn.ToString(),
-                                        ": records without a base image (oldest at ",
-                                        versions.back().lsn.ToString(), ")"));
-    }
+    if (r == CollectResult::kAbsent || tl->ancestor_ == nullptr) return NoBaseError(key, lsn, versions);
     read = std::min(read, tl->ancestor_lsn_);
     tl = tl->ancestor_.get();
   }
@@ -42,6 +50,58 @@ absl::StatusOr<std::string> TimelineImpl::GetValueAt(const Key& key, Lsn lsn) {
     deps_.cache->InsertPage(cache_uid_, key, lsn, std::make_shared<const std::string>(page));
   }
   return page;
+}
+
+void TimelineImpl::GetValuesAt(absl::Span<const Key> keys, Lsn lsn,
+                               std::vector<absl::StatusOr<std::string>>* out) {
+  out->clear();
+  out->reserve(keys.size());
+  std::vector<KeyCollect> reads;  // the keys the materialized-page cache misses
+  std::vector<size_t> slot;       // reads[i] answers (*out)[slot[i]]
+  for (size_t i = 0; i < keys.size(); i++) {
+    if (auto hit = deps_.cache->LookupPage(cache_uid_, keys[i], lsn)) {
+      out->emplace_back(*hit);
+    } else {
+      out->emplace_back(std::string());
+      reads.push_back(KeyCollect{keys[i], {}, CollectResult::kContinue});
+      slot.push_back(i);
+    }
+  }
+  // One layer-map snapshot per timeline for the whole batch; the keys that
+  // continue go down into the ancestor together (they share the read LSN).
+  // A key is reconstructed as soon as its versions are collected.
+  std::vector<KeyCollect*> active;
+  for (KeyCollect& r : reads) active.push_back(&r);
+  std::vector<KeyCollect*> next;
+  TimelineImpl* tl = this;
+  Lsn read = lsn;
+  while (!active.empty()) {
+    next.clear();
+    tl->Snapshot()->CollectMany(read.Next(), active, [&](KeyCollect* r) {
+      absl::StatusOr<std::string>& result = (*out)[slot[size_t(r - reads.data())]];
+      if (!r->result.ok()) {
+        result = r->result.status();
+      } else if (*r->result == CollectResult::kComplete) {
+        const bool materialize = r->versions.size() > 1 || !r->versions[0].raw_image;
+        result = Reconstruct(r->key, lsn, r->versions, deps_.postgres_redo);
+        if (result.ok() && materialize) {
+          deps_.cache->InsertPage(cache_uid_, r->key, lsn, std::make_shared<const std::string>(*result));
+        }
+      } else if (*r->result == CollectResult::kAbsent || tl->ancestor_ == nullptr) {
+        result = NoBaseError(r->key, lsn, r->versions);
+      } else {
+        next.push_back(r);
+        return;
+      }
+      r->versions = std::vector<LayerValue>();  // done with them
+    });
+    // In key order again for the ancestor's layers.
+    std::sort(next.begin(), next.end());
+    std::swap(active, next);
+    if (active.empty()) break;
+    read = std::min(read, tl->ancestor_lsn_);
+    tl = tl->ancestor_.get();
+  }
 }
 
 absl::StatusOr<std::string> TimelineImpl::GetPage(const Key& key, Lsn lsn) {
@@ -106,6 +166,46 @@ absl::StatusOr<std::string> TimelineImpl::GetRelPage(const RelTag& rel, uint32_t
   NEON_ASSIGN_OR_RETURN(uint32_t nblocks, RelSizeAt(rel, lsn));
   if (blkno >= nblocks) return std::string(kPageSize, '\0');
   return GetValueAt(Key::RelBlock(rel, blkno), lsn);
+}
+
+absl::Status TimelineImpl::GetRelPages(const RelTag& rel, absl::Span<const uint32_t> blknos,
+                                       ReadLsn read,
+                                       std::vector<absl::StatusOr<std::string>>* pages) {
+  pages->clear();
+  NEON_ASSIGN_OR_RETURN(Lsn lsn, EffectiveReadLsn(read));
+  NEON_ASSIGN_OR_RETURN(uint32_t nblocks, RelSizeAt(rel, lsn));
+  // The distinct blocks below the size, in key order.
+  std::vector<uint32_t> blocks;
+  blocks.reserve(blknos.size());
+  for (uint32_t b : blknos) {
+    if (b < nblocks) blocks.push_back(b);
+  }
+  std::sort(blocks.begin(), blocks.end());
+  blocks.erase(std::unique(blocks.begin(), blocks.end()), blocks.end());
+  std::vector<Key> keys;
+  keys.reserve(blocks.size());
+  for (uint32_t b : blocks) keys.push_back(Key::RelBlock(rel, b));
+  std::vector<absl::StatusOr<std::string>> values;
+  GetValuesAt(keys, lsn, &values);
+  // Hand each value out, moving it on its last use (a block may repeat).
+  std::vector<uint32_t> uses(blocks.size(), 0);
+  for (uint32_t b : blknos) {
+    if (b < nblocks) uses[size_t(std::lower_bound(blocks.begin(), blocks.end(), b) - blocks.begin())]++;
+  }
+  pages->reserve(blknos.size());
+  for (uint32_t b : blknos) {
+    if (b >= nblocks) {
+      pages->emplace_back(std::string(kPageSize, '\0'));
+      continue;
+    }
+    const size_t i = size_t(std::lower_bound(blocks.begin(), blocks.end(), b) - blocks.begin());
+    if (--uses[i] == 0) {
+      pages->push_back(std::move(values[i]));
+    } else {
+      pages->push_back(values[i]);
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace neon

@@ -3,11 +3,22 @@
 #include "pageserver/page_service.h"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <ctime>
+#include <deque>
+#include <optional>
+#include <set>
 #include <string>
+#include <thread>
 #include <utility>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
 
 #include "base/str_cat.h"
+#include "common/log.h"
+#include "neon/basebackup.h"
 #include "neon/key.h"
 #include "pageserver/db_size.h"
 
@@ -52,72 +63,276 @@ absl::StatusOr<Lsn> EffectiveLsn(Timeline* tl, neon::ReadLsn r) {
   return std::min(r.request_lsn, tl->Info().last_record_lsn);
 }
 
-// One GetPages stream: read a request, answer it, read the next.
+// The checks of a GetPages request that do not need the engine.
+absl::Status CheckGetPageRequest(const GetPageRequest& req) {
+  if (!req.has_rel()) return absl::InvalidArgumentError("rel is missing");
+  if (absl::Status s = CheckRel(req.rel()); !s.ok()) return s;
+  if (req.block_number_size() == 0) return absl::InvalidArgumentError("no block_number");
+  if (req.block_number_size() > kMaxPagesPerRequest) {
+    return absl::InvalidArgumentError(
+        StrCat("more than ", kMaxPagesPerRequest, " blocks in one request"));
+  }
+  return absl::OkStatus();
+}
+
+// Whether two (valid) requests may be served by one vectored read.
+bool SameRead(const GetPageRequest& a, const GetPageRequest& b) {
+  return a.rel().spc_oid() == b.rel().spc_oid() && a.rel().db_oid() == b.rel().db_oid() &&
+         a.rel().rel_number() == b.rel().rel_number() &&
+         a.rel().fork_number() == b.rel().fork_number() &&
+         a.read_lsn().request_lsn() == b.read_lsn().request_lsn() &&
+         a.read_lsn().not_modified_since_lsn() == b.read_lsn().not_modified_since_lsn();
+}
+
+void SetError(const absl::Status& s, GetPageResponse* resp) {
+  resp->clear_page();
+  resp->clear_rel();
+  resp->set_status_code(ToPageStatus(s));
+  resp->set_reason(std::string(s.message()));
+}
+
+// One GetPages stream (see page_service.h): reads requests into a bounded window, serves
+// them on the worker pool in merged batches, writes the answers in request order.
+//
+// Every decision about gRPC operations is taken under mu_ (NextActions) and carried out
+// after unlocking (Run), so no gRPC call is made with mu_ held. Finish is decided only
+// when no read, write or worker task is outstanding, and Run's last step touches nothing
+// of the reactor after the last gRPC call: OnDone (which deletes the reactor) cannot
+// overlap with any use of it.
 class GetPagesReactor final : public grpc::ServerBidiReactor<GetPageRequest, GetPageResponse> {
  public:
-  GetPagesReactor(std::shared_ptr<Timeline> tl, server::Counter* pages)
-      : tl_(std::move(tl)), pages_(pages) {
-    StartRead(&req_);
+  GetPagesReactor(std::shared_ptr<Timeline> tl, Executor* workers, server::Counter* pages,
+                  server::Counter* reads)
+      : tl_(std::move(tl)), workers_(workers), pages_(pages), reads_(reads) {
+    Actions a;
+    {
+      absl::MutexLock l(&mu_);
+      a = NextActions();
+    }
+    Run(a);
   }
-  explicit GetPagesReactor(const grpc::Status& refused) { Finish(refused); }
+  explicit GetPagesReactor(const grpc::Status& refused) {
+    {
+      absl::MutexLock l(&mu_);
+      finished_ = true;
+    }
+    Finish(refused);
+  }
 
   void OnReadDone(bool ok) override {
-    if (!ok) {
-      Finish(grpc::Status::OK);  // the client half-closed (or went away)
-      return;
+    Actions a;
+    {
+      absl::MutexLock l(&mu_);
+      reading_ = false;
+      if (!ok) {
+        half_closed_ = true;  // the client half-closed (or went away)
+      } else if (!broken_) {
+        slots_.emplace_back();
+        slots_.back().req = std::move(incoming_);
+      }
+      incoming_.Clear();
+      a = NextActions();
     }
-    resp_.Clear();
-    Answer(req_, &resp_);
-    StartWrite(&resp_);
+    Run(a);
   }
   void OnWriteDone(bool ok) override {
-    if (!ok) {
-      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "write failed"));
-      return;
+    Actions a;
+    {
+      absl::MutexLock l(&mu_);
+      writing_ = false;
+      if (!ok) {
+        broken_ = true;
+        cancelled_.store(true);
+      } else {
+        slots_.pop_front();
+        next_unserved_--;
+      }
+      a = NextActions();
     }
-    StartRead(&req_);
+    Run(a);
+  }
+  void OnCancel() override {
+    Actions a;
+    {
+      absl::MutexLock l(&mu_);
+      broken_ = true;
+      cancelled_.store(true);
+      a = NextActions();
+    }
+    Run(a);
   }
   void OnDone() override { delete this; }
 
  private:
-  void Answer(const GetPageRequest& req, GetPageResponse* resp) {
-    *resp->mutable_request_id() = req.request_id();
-    absl::Status s = Read(req, resp);
-    if (!s.ok()) {
-      resp->clear_page();
-      resp->clear_rel();
-      resp->set_status_code(ToPageStatus(s));
-      resp->set_reason(std::string(s.message()));
-      return;
+  // One request and its answer. Lives in slots_ from its read until its answer is written.
+  struct Slot {
+    GetPageRequest req;
+    GetPageResponse resp;
+    bool answered = false;
+  };
+  // What to do after unlocking mu_.
+  struct Actions {
+    bool read = false;
+    const GetPageResponse* write = nullptr;
+    bool schedule = false;
+    std::optional<grpc::Status> finish;
+  };
+
+  Actions NextActions() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    Actions a;
+    if (finished_) return a;
+    if (!broken_) {
+      if (!writing_ && !slots_.empty() && slots_.front().answered) {
+        writing_ = true;
+        a.write = &slots_.front().resp;
+      }
+      if (!reading_ && !half_closed_ && slots_.size() < kMaxGetPagesInFlight) {
+        reading_ = true;
+        a.read = true;
+      }
+      if (!worker_ && next_unserved_ < slots_.size()) {
+        worker_ = true;
+        a.schedule = true;
+      }
     }
-    resp->set_status_code(page_api::GET_PAGE_STATUS_CODE_OK);
-  }
-  absl::Status Read(const GetPageRequest& req, GetPageResponse* resp) {
-    if (!req.has_rel()) return absl::InvalidArgumentError("rel is missing");
-    if (absl::Status s = CheckRel(req.rel()); !s.ok()) return s;
-    if (req.block_number_size() == 0) return absl::InvalidArgumentError("no block_number");
-    if (req.block_number_size() > kMaxPagesPerRequest) {
-      return absl::InvalidArgumentError(
-          StrCat("more than ", kMaxPagesPerRequest, " blocks in one request"));
+    if (!reading_ && !writing_ && !worker_ && (broken_ || (half_closed_ && slots_.empty()))) {
+      finished_ = true;
+      a.finish = broken_ ? grpc::Status(grpc::StatusCode::CANCELLED, "stream broken")
+                         : grpc::Status::OK;
     }
-    const RelTag rel = ToRelTag(req.rel());
-    const neon::ReadLsn read = ToReadLsn(req.read_lsn());
-    for (uint32_t blkno : req.block_number()) {
-      absl::StatusOr<std::string> page = tl_->GetRelPage(rel, blkno, read);
-      if (!page.ok()) return page.status();
-      page_api::Page* p = resp->add_page();
-      p->set_block_number(blkno);
-      p->set_image(std::move(*page));
-    }
-    pages_->Increment(static_cast<uint64_t>(req.block_number_size()));
-    *resp->mutable_rel() = req.rel();
-    return absl::OkStatus();
+    return a;
   }
 
-  std::shared_ptr<Timeline> tl_;
-  server::Counter* pages_ = nullptr;
-  GetPageRequest req_;
-  GetPageResponse resp_;
+  // Carries out `a`. Nothing of the reactor may be used after this returns (unless the
+  // caller still holds worker_, which keeps the reactor from finishing).
+  void Run(const Actions& a) {
+    if (a.finish) {
+      Finish(*a.finish);
+      return;
+    }
+    if (a.schedule) workers_->Schedule([this] { Serve(); });
+    if (a.write != nullptr) StartWrite(a.write);
+    if (a.read) StartRead(&incoming_);
+  }
+
+  // A worker task: serves the next batch of queued requests, then re-queues itself if
+  // more are waiting (behind other streams' tasks).
+  void Serve() {
+    std::vector<Slot*> batch;
+    {
+      absl::MutexLock l(&mu_);
+      if (!broken_) TakeBatch(&batch);
+    }
+    if (!batch.empty()) Answer(batch);
+    Actions a;
+    {
+      absl::MutexLock l(&mu_);
+      for (Slot* slot : batch) slot->answered = true;
+      worker_ = false;
+      a = NextActions();
+    }
+    Run(a);
+  }
+
+  // The next unserved request and the following ones a vectored read can share.
+  void TakeBatch(std::vector<Slot*>* batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (next_unserved_ >= slots_.size()) return;
+    Slot& first = slots_[next_unserved_++];
+    batch->push_back(&first);
+    if (!CheckGetPageRequest(first.req).ok()) return;
+    size_t blocks = static_cast<size_t>(first.req.block_number_size());
+    while (next_unserved_ < slots_.size()) {
+      Slot& next = slots_[next_unserved_];
+      const size_t more = static_cast<size_t>(next.req.block_number_size());
+      if (blocks + more > kMaxMergedBlocks || !CheckGetPageRequest(next.req).ok() ||
+          !SameRead(first.req, next.req)) {
+        break;
+      }
+      blocks += more;
+      batch->push_back(&next);
+      next_unserved_++;
+    }
+  }
+
+  // Waits until the read's not_modified_since LSN (request_lsn when that is 0, the
+  // engine's rule) is ingested, up to kWaitLsnTimeoutUs, in slices so that a cancelled
+  // stream stops waiting. LSNs the engine refuses are left for it to report.
+  absl::Status WaitForReadLsn(const neon::ReadLsn& r) {
+    const Lsn wait_for = r.not_modified_since.valid() ? r.not_modified_since : r.request_lsn;
+    if (!wait_for.valid() || wait_for == Lsn::Max() || r.request_lsn < wait_for) {
+      return absl::OkStatus();
+    }
+    absl::Status s = tl_->WaitLsn(wait_for, 0);
+    for (int64_t waited = 0; absl::IsDeadlineExceeded(s) && waited < kWaitLsnTimeoutUs;
+         waited += kWaitLsnSliceUs) {
+      if (cancelled_.load()) return absl::CancelledError("the GetPages stream was cancelled");
+      s = tl_->WaitLsn(wait_for, kWaitLsnSliceUs);
+    }
+    return s;
+  }
+
+  // Fills the responses of `batch` (REQUIRES: taken by TakeBatch; only this worker
+  // touches these slots until they are marked answered).
+  void Answer(const std::vector<Slot*>& batch) {
+    for (Slot* slot : batch) *slot->resp.mutable_request_id() = slot->req.request_id();
+    const GetPageRequest& first = batch.front()->req;
+    if (absl::Status s = CheckGetPageRequest(first); !s.ok()) {
+      SetError(s, &batch.front()->resp);
+      return;
+    }
+    if (absl::Status s = WaitForReadLsn(ToReadLsn(first.read_lsn())); !s.ok()) {
+      for (Slot* slot : batch) SetError(s, &slot->resp);
+      return;
+    }
+    std::vector<uint32_t> blknos;
+    for (const Slot* slot : batch) {
+      blknos.insert(blknos.end(), slot->req.block_number().begin(), slot->req.block_number().end());
+    }
+    std::vector<absl::StatusOr<std::string>> pages;
+    const absl::Status s =
+        tl_->GetRelPages(ToRelTag(first.rel()), blknos, ToReadLsn(first.read_lsn()), &pages);
+    reads_->Increment();
+    size_t at = 0;
+    for (Slot* slot : batch) {
+      const size_t n = static_cast<size_t>(slot->req.block_number_size());
+      if (!s.ok()) {
+        SetError(s, &slot->resp);
+        continue;
+      }
+      absl::Status failed;
+      for (size_t i = at; i < at + n && failed.ok(); i++) failed = pages[i].status();
+      if (!failed.ok()) {
+        SetError(failed, &slot->resp);
+      } else {
+        for (size_t i = at; i < at + n; i++) {
+          page_api::Page* p = slot->resp.add_page();
+          p->set_block_number(blknos[i]);
+          p->set_image(std::move(*pages[i]));
+        }
+        *slot->resp.mutable_rel() = slot->req.rel();
+        slot->resp.set_status_code(page_api::GET_PAGE_STATUS_CODE_OK);
+        pages_->Increment(n);
+      }
+      at += n;
+    }
+  }
+
+  const std::shared_ptr<Timeline> tl_;
+  Executor* const workers_ = nullptr;
+  server::Counter* const pages_ = nullptr;
+  server::Counter* const reads_ = nullptr;
+
+  absl::Mutex mu_;
+  GetPageRequest incoming_;  // the buffer of the read in flight
+  std::deque<Slot> slots_ ABSL_GUARDED_BY(mu_);  // oldest first; the front is written next
+  size_t next_unserved_ ABSL_GUARDED_BY(mu_) = 0;  // slots_[i] for i < this: taken by a worker
+  bool reading_ ABSL_GUARDED_BY(mu_) = false;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool worker_ ABSL_GUARDED_BY(mu_) = false;  // a task is queued or running
+  bool half_closed_ ABSL_GUARDED_BY(mu_) = false;
+  bool broken_ ABSL_GUARDED_BY(mu_) = false;  // cancelled or a write failed
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  std::atomic<bool> cancelled_{false};  // broken_, for a worker waiting without mu_
 };
 
 }  // namespace
@@ -146,12 +361,20 @@ page_api::GetPageStatusCode ToPageStatus(const absl::Status& s) {
 }
 
 PageServiceImpl::PageServiceImpl(Engine* engine, const server::JwtVerifier* verifier,
-                                 server::MetricsRegistry* metrics)
+                                 server::MetricsRegistry* metrics, int getpages_workers)
     : engine_(engine),
       verifier_(verifier),
       metrics_(metrics),
       pages_(metrics->AddCounter("pageserver_getpage_pages_total",
-                                 "Pages returned by GetPages")) {}
+                                 "Pages returned by GetPages")),
+      page_reads_(metrics->AddCounter(
+          "pageserver_getpage_reads_total",
+          "Vectored engine reads serving GetPages requests (merged requests count once)")),
+      getpages_workers_(NewThreadPoolExecutor(
+          getpages_workers > 0
+              ? getpages_workers
+              : std::max(kMinGetPagesWorkers,
+                         static_cast<int>(std::thread::hardware_concurrency())))) {}
 
 absl::StatusOr<std::shared_ptr<Timeline>> PageServiceImpl::Resolve(
     const grpc::CallbackServerContext* ctx) const {
@@ -284,7 +507,260 @@ grpc::ServerBidiReactor<GetPageRequest, GetPageResponse>* PageServiceImpl::GetPa
     grpc::CallbackServerContext* ctx) {
   absl::StatusOr<std::shared_ptr<Timeline>> tl = Resolve(ctx);
   if (!tl.ok()) return new GetPagesReactor(ToGrpc(tl.status()));
-  return new GetPagesReactor(std::move(*tl), pages_);
+  return new GetPagesReactor(std::move(*tl), getpages_workers_.get(), pages_, page_reads_);
+}
+
+
+// ---- GetBaseBackup ------------------------------------------------------------------
+//
+// Each stream has a producer thread running WriteBaseBackup; its 1 MiB pieces go through a
+// queue of at most kBaseBackupQueuedChunks to the reactor, which has one write in flight. A
+// full queue blocks the producer, so a slow client slows the producer instead of growing
+// memory. Whoever changes the stream's state calls Pump, which starts the next write or
+// finishes the call; the `writing` and `finished` flags make exactly one caller do so, and
+// the reactor is never touched after Finish (it deletes itself in OnDone).
+
+using page_api::GetBaseBackupResponseChunk;
+
+// State shared by a stream's producer thread and its reactor.
+struct BaseBackupChannel {
+  absl::Mutex mu;
+  absl::CondVar room;  // signalled when the queue shrinks or the stream is cancelled
+  std::deque<std::string> chunks ABSL_GUARDED_BY(mu);
+  bool producer_done ABSL_GUARDED_BY(mu) = false;
+  absl::Status result ABSL_GUARDED_BY(mu);
+  bool cancelled ABSL_GUARDED_BY(mu) = false;
+  bool writing ABSL_GUARDED_BY(mu) = false;   // a StartWrite is in flight
+  bool finished ABSL_GUARDED_BY(mu) = false;  // Finish was called
+  // Set before the producer starts; not used after Finish. `resp` belongs to the write in
+  // flight.
+  grpc::ServerWriteReactor<GetBaseBackupResponseChunk>* reactor = nullptr;
+  GetBaseBackupResponseChunk resp;
+};
+
+// The running producers: at most kMaxConcurrentBaseBackups.
+class BaseBackupWorkers {
+ public:
+  // Registers the producer of `ch`; false when the limit is reached or the service stops.
+  bool Acquire(BaseBackupChannel* ch);
+  // The producer of `ch` is done and uses nothing of the service any more.
+  void Release(BaseBackupChannel* ch);
+  // Cancels every producer's stream and waits until all of them have returned.
+  void StopAndWait();
+
+ private:
+  absl::Mutex mu_;
+  std::set<BaseBackupChannel*> running_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+namespace {
+
+void CancelChannel(BaseBackupChannel* ch) {
+  absl::MutexLock l(&ch->mu);
+  ch->cancelled = true;
+  ch->room.SignalAll();
+}
+
+void Pump(BaseBackupChannel* ch);
+
+class BaseBackupReactor final : public grpc::ServerWriteReactor<GetBaseBackupResponseChunk> {
+ public:
+  explicit BaseBackupReactor(const grpc::Status& refused) { Finish(refused); }
+  explicit BaseBackupReactor(std::shared_ptr<BaseBackupChannel> ch) : ch_(std::move(ch)) {
+    ch_->reactor = this;
+  }
+
+  void OnWriteDone(bool ok) override {
+    {
+      absl::MutexLock l(&ch_->mu);
+      ch_->writing = false;
+      if (!ok) {
+        ch_->cancelled = true;  // the client is gone
+        ch_->room.SignalAll();
+      }
+    }
+    Pump(ch_.get());
+  }
+  void OnCancel() override {
+    if (ch_ == nullptr) return;  // a refusal
+    CancelChannel(ch_.get());
+    Pump(ch_.get());
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  std::shared_ptr<BaseBackupChannel> ch_;
+};
+
+void Pump(BaseBackupChannel* ch) {
+  std::optional<grpc::Status> finish;
+  grpc::ServerWriteReactor<GetBaseBackupResponseChunk>* reactor;
+  {
+    absl::MutexLock l(&ch->mu);
+    if (ch->writing || ch->finished) return;
+    if (ch->cancelled) {
+      finish = grpc::Status(grpc::StatusCode::CANCELLED, "basebackup cancelled");
+    } else if (!ch->chunks.empty()) {
+      ch->resp.set_chunk(std::move(ch->chunks.front()));
+      ch->chunks.pop_front();
+      ch->writing = true;
+      ch->room.SignalAll();
+    } else if (ch->producer_done) {
+      finish = ToGrpc(ch->result);
+    } else {
+      return;  // the producer will call again
+    }
+    if (finish) ch->finished = true;
+    reactor = ch->reactor;
+  }
+  // Outside the lock: gRPC may run a reaction (which locks) before returning.
+  if (finish) {
+    reactor->Finish(*finish);
+  } else {
+    reactor->StartWrite(&ch->resp);
+  }
+}
+
+// Waits (up to kWaitLsnTimeoutUs) for `lsn` to be ingested, in slices so that a cancelled
+// stream stops waiting.
+absl::Status WaitForBaseBackupLsn(BaseBackupChannel* ch, Timeline* tl, Lsn lsn) {
+  constexpr int64_t kSliceUs = kMicrosPerSecond;
+  for (int64_t waited = 0; tl->Info().last_record_lsn < lsn; waited += kSliceUs) {
+    {
+      absl::MutexLock l(&ch->mu);
+      if (ch->cancelled) return absl::CancelledError("the basebackup stream was cancelled");
+    }
+    if (waited >= kWaitLsnTimeoutUs) {
+      return absl::DeadlineExceededError(
+          StrCat("timed out waiting for LSN ", lsn.ToString(), " to be ingested"));
+    }
+    absl::Status s = tl->WaitLsn(lsn, kSliceUs);
+    if (!s.ok() && !absl::IsDeadlineExceeded(s)) return s;
+  }
+  return absl::OkStatus();
+}
+
+// The producer thread's body.
+void ProduceBaseBackup(std::shared_ptr<BaseBackupChannel> ch, std::shared_ptr<Timeline> tl,
+                       BaseBackupOptions opts, server::Counter* bytes) {
+  const auto t0 = std::chrono::steady_clock::now();
+  BaseBackupResult result;
+  // Pieces are queued for the reactor; a full queue waits for its writes.
+  auto sink = [&](std::string_view piece) -> absl::Status {
+    {
+      absl::MutexLock l(&ch->mu);
+      while (ch->chunks.size() >= kBaseBackupQueuedChunks && !ch->cancelled) ch->room.Wait(&ch->mu);
+      if (ch->cancelled) return absl::CancelledError("the basebackup stream was cancelled");
+      ch->chunks.emplace_back(piece);
+    }
+    bytes->Increment(piece.size());
+    Pump(ch.get());
+    return absl::OkStatus();
+  };
+  absl::Status s = WaitForBaseBackupLsn(ch.get(), tl.get(), opts.lsn);
+  if (s.ok()) s = WriteBaseBackup(tl.get(), opts, sink, &result);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (s.ok()) {
+    server::LogInfo("basebackup_done", {{"timeline_id", tl->id().ToString()},
+                                        {"lsn", result.lsn.ToString()},
+                                        {"start_lsn", result.start_lsn.ToString()},
+                                        {"full", opts.full ? "true" : "false"},
+                                        {"gzip", opts.gzip ? "true" : "false"},
+                                        {"files", result.files},
+                                        {"bytes", result.output_bytes},
+                                        {"seconds", secs}});
+  } else {
+    server::LogWarn("basebackup_failed",
+                    {{"timeline_id", tl->id().ToString()}, {"error", s.ToString()}});
+  }
+  {
+    absl::MutexLock l(&ch->mu);
+    ch->producer_done = true;
+    ch->result = s;
+  }
+  Pump(ch.get());
+}
+
+absl::StatusOr<BaseBackupOptions> ToBaseBackupOptions(const page_api::GetBaseBackupRequest& req) {
+  BaseBackupOptions o;
+  o.lsn = Lsn(req.lsn());
+  o.full = req.full();
+  o.replica = req.replica();
+  switch (req.compression()) {
+    case page_api::BASE_BACKUP_COMPRESSION_UNKNOWN:
+    case page_api::BASE_BACKUP_COMPRESSION_NONE:
+      break;
+    case page_api::BASE_BACKUP_COMPRESSION_GZIP:
+      o.gzip = true;
+      break;
+    default:
+      return absl::InvalidArgumentError(
+          StrCat("unknown basebackup compression ", static_cast<int>(req.compression())));
+  }
+  o.mtime_unix_seconds = static_cast<int64_t>(std::time(nullptr));
+  return o;  // the producer waits for the LSN itself (WaitForBaseBackupLsn)
+}
+
+}  // namespace
+
+bool BaseBackupWorkers::Acquire(BaseBackupChannel* ch) {
+  absl::MutexLock l(&mu_);
+  if (stopping_ || running_.size() >= kMaxConcurrentBaseBackups) return false;
+  running_.insert(ch);
+  return true;
+}
+
+void BaseBackupWorkers::Release(BaseBackupChannel* ch) {
+  absl::MutexLock l(&mu_);
+  running_.erase(ch);
+}
+
+void BaseBackupWorkers::StopAndWait() {
+  absl::MutexLock l(&mu_);
+  stopping_ = true;
+  for (BaseBackupChannel* ch : running_) CancelChannel(ch);
+  mu_.Await(absl::Condition(
+      +[](std::set<BaseBackupChannel*>* r) { return r->empty(); }, &running_));
+}
+
+std::shared_ptr<BaseBackupWorkers> NewBaseBackupWorkers() {
+  return std::make_shared<BaseBackupWorkers>();
+}
+
+PageServiceImpl::~PageServiceImpl() { basebackups_->StopAndWait(); }
+
+grpc::ServerWriteReactor<GetBaseBackupResponseChunk>* PageServiceImpl::GetBaseBackup(
+    grpc::CallbackServerContext* ctx, const page_api::GetBaseBackupRequest* req) {
+  auto refuse = [&](const absl::Status& s) {
+    metrics_->AddCounter("pageserver_grpc_requests_total", "Page service calls",
+                         "method=\"GetBaseBackup\",ok=\"false\"")
+        ->Increment();
+    return new BaseBackupReactor(ToGrpc(s));
+  };
+  absl::StatusOr<std::shared_ptr<Timeline>> tl = Resolve(ctx);
+  if (!tl.ok()) return refuse(tl.status());
+  absl::StatusOr<BaseBackupOptions> opts = ToBaseBackupOptions(*req);
+  if (!opts.ok()) return refuse(opts.status());
+  auto ch = std::make_shared<BaseBackupChannel>();
+  if (!basebackups_->Acquire(ch.get())) {
+    return refuse(absl::ResourceExhaustedError(
+        StrCat("more than ", kMaxConcurrentBaseBackups, " basebackups in progress")));
+  }
+  metrics_->AddCounter("pageserver_grpc_requests_total", "Page service calls",
+                       "method=\"GetBaseBackup\",ok=\"true\"")
+      ->Increment();
+  auto* reactor = new BaseBackupReactor(ch);
+  server::Counter* bytes = metrics_->AddCounter("pageserver_basebackup_bytes_total",
+                                                "Bytes sent by GetBaseBackup streams");
+  // The thread holds the workers until it has dropped everything it uses.
+  std::thread([ch, tl = std::move(*tl), o = std::move(*opts), bytes,
+               workers = basebackups_]() mutable {
+    BaseBackupChannel* key = ch.get();
+    ProduceBaseBackup(std::move(ch), std::move(tl), o, bytes);
+    workers->Release(key);
+  }).detach();
+  return reactor;
 }
 
 }  // namespace neon::pageserver

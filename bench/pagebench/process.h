@@ -1,0 +1,49 @@
+// Copyright neonstore authors. Licensed under the Apache License, Version 2.0.
+//
+// A child process for pagebench (the pageserver, the echo server): started with its
+// output in a log file, ready once a regular expression matches the log, stopped with
+// SIGTERM (SIGKILL if it is still running when the object goes away).
+//
+// Thread safety: one thread uses a ChildProcess.
+
+#ifndef NEON_BENCH_PAGEBENCH_PROCESS_H_
+#define NEON_BENCH_PAGEBENCH_PROCESS_H_
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace neon::pagebench {
+
+class ChildProcess {
+ public:
+  // Runs argv[0] with `argv` (output to `log_path`) and waits up to `timeout_ms` for the
+  // log to match `ready`; `groups` gets the match's capture groups. Unavailable (with the
+  // log) if the process exits first or the time runs out.
+  static absl::StatusOr<std::unique_ptr<ChildProcess>> Start(const std::vector<std::string>& argv,
+                                                             const std::string& log_path,
+                                                             const std::string& ready,
+                                                             int timeout_ms,
+                                                             std::vector<std::string>* groups);
+  ~ChildProcess();
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+
+  // SIGTERM, then waits up to `timeout_ms`: the exit status (128 + signal if killed by
+  // one), or -1 on timeout (the destructor then kills it).
+  int Stop(int timeout_ms = 30000);
+  std::string Log() const;
+
+ private:
+  ChildProcess() = default;
+  pid_t pid_ = -1;
+  std::string log_path_;
+};
+
+}  // namespace neon::pagebench
+
+#endif  // NEON_BENCH_PAGEBENCH_PROCESS_H_
