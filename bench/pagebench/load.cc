@@ -153,6 +153,16 @@ double LoadResult::PercentileUs(double q) const {
   return double(latency_ns[i]) / 1000.0;
 }
 
+void LoadResult::Merge(const LoadResult& other) {
+  requests += other.requests;
+  pages += other.pages;
+  seconds += other.seconds;
+  if (errors == 0) first_error = other.first_error;
+  errors += other.errors;
+  latency_ns.insert(latency_ns.end(), other.latency_ns.begin(), other.latency_ns.end());
+  std::sort(latency_ns.begin(), latency_ns.end());
+}
+
 void RequestStream::Next(std::vector<uint32_t>* blocks, Lsn* lsn) {
   blocks->clear();
   for (uint32_t i = 0; i < o_.batch; i++) blocks->push_back(uint32_t(rng_() % d_.pages));

@@ -5,8 +5,8 @@
 // reads `batch` random blocks of the dataset's relation at one LSN: the latest one, or
 // (historic_percent of the time) the end of a random earlier round. Three ways to serve
 // the same stream of requests:
-//   RunInProcess   the engine in this process (GetRelPage, or GetRelPages for batch > 1):
-//                  the ceiling;
+//   RunInProcess   the engine in this process (GetRelPage, or GetRelPages for batch > 1),
+//                  one call at a time per client (`depth` does not apply): the ceiling;
 //   RunGetPages    a GetPages stream per client to the pageserver, each on its own
 //                  connection;
 //   RunEcho        the same stream shape against the echo server: the transport floor.
@@ -49,6 +49,8 @@ struct LoadResult {
   double pages_per_second() const { return seconds > 0 ? double(pages) / seconds : 0; }
   // Microseconds at quantile q (0 without samples).
   double PercentileUs(double q) const;
+  // Adds another run of the same phase (counts, time and latencies).
+  void Merge(const LoadResult& other);
 };
 
 // The requests one client makes: blocks and read LSN.

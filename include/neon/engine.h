@@ -125,8 +125,8 @@ class Timeline {
   // The call itself fails, leaving `pages` empty, on errors that concern
   // every block: InvalidArgument (read LSNs), DeadlineExceeded (the wait),
   // OutOfRange (below the GC cutoff), NotFound (no such relation, or no data
-  // yet). An empty `blknos` reads nothing but still checks the read LSN and
-  // the relation.
+  // yet), or an error reading the relation's size. An empty `blknos` reads
+  // nothing but still checks the read LSN and the relation.
   virtual absl::Status GetRelPages(const RelTag& rel, absl::Span<const uint32_t> blknos,
                                    ReadLsn read,
                                    std::vector<absl::StatusOr<std::string>>* pages) = 0;
