@@ -87,7 +87,9 @@ class GetPagesTest : public ::testing::Test {
   }
 
   void TearDown() override {
-    if (ps_ != nullptr) EXPECT_EQ(ps_->Stop(), 0) << ps_->Log();
+    if (ps_ != nullptr) {
+      EXPECT_EQ(ps_->Stop(), 0) << ps_->Log();
+    }
   }
 
   struct Stream {
