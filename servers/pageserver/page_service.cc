@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "base/status_macros.h"
 
 #include "base/str_cat.h"
 #include "common/log.h"
@@ -30,12 +31,6 @@ using page_api::GetPageResponse;
 
 // Most blocks of an SLRU segment (Postgres SLRU_PAGES_PER_SEGMENT).
 constexpr uint32_t kSlruPagesPerSegment = 32;
-
-std::string Metadata(const grpc::CallbackServerContext* ctx, const char* name) {
-  const auto& md = ctx->client_metadata();
-  auto it = md.find(name);
-  return it == md.end() ? std::string() : std::string(it->second.data(), it->second.size());
-}
 
 neon::ReadLsn ToReadLsn(const page_api::ReadLsn& r) {
   return neon::ReadLsn{Lsn(r.request_lsn()), Lsn(r.not_modified_since_lsn())};
@@ -337,12 +332,6 @@ class GetPagesReactor final : public grpc::ServerBidiReactor<GetPageRequest, Get
 
 }  // namespace
 
-grpc::Status ToGrpc(const absl::Status& s) {
-  if (s.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(static_cast<int>(s.code())),
-                      std::string(s.message()));
-}
-
 page_api::GetPageStatusCode ToPageStatus(const absl::Status& s) {
   switch (s.code()) {
     case absl::StatusCode::kOk:
@@ -378,31 +367,10 @@ PageServiceImpl::PageServiceImpl(Engine* engine, const server::JwtVerifier* veri
 
 absl::StatusOr<std::shared_ptr<Timeline>> PageServiceImpl::Resolve(
     const grpc::CallbackServerContext* ctx) const {
-  const std::string tenant_text = Metadata(ctx, "neon-tenant-id");
-  const std::string timeline_text = Metadata(ctx, "neon-timeline-id");
-  const std::string shard_text = Metadata(ctx, "neon-shard-id");
-  if (verifier_ != nullptr) {
-    const std::string header = Metadata(ctx, "authorization");
-    if (header.empty()) {
-      return absl::UnauthenticatedError("missing 'authorization: Bearer <token>'");
-    }
-    absl::StatusOr<std::string_view> token = server::BearerToken(header);
-    if (!token.ok()) return token.status();
-    absl::StatusOr<server::JwtClaims> claims = verifier_->Verify(*token, std::time(nullptr));
-    if (!claims.ok()) return claims.status();
-    if (absl::Status s = server::Authorize(*claims, {"pageserverapi", "tenant"}, tenant_text);
-        !s.ok()) {
-      return s;
-    }
-  }
-  absl::StatusOr<TenantId> tenant = TenantId::Parse(tenant_text);
-  if (!tenant.ok()) {
-    return absl::InvalidArgumentError("neon-tenant-id: expected 32 hex characters");
-  }
-  absl::StatusOr<TimelineId> timeline = TimelineId::Parse(timeline_text);
-  if (!timeline.ok()) {
-    return absl::InvalidArgumentError("neon-timeline-id: expected 32 hex characters");
-  }
+  const std::string shard_text = server::CallMetadata(*ctx, "neon-shard-id");
+  NEON_RETURN_IF_ERROR(server::AuthorizeCall(verifier_, *ctx, {"pageserverapi", "tenant"},
+                                             server::CallMetadata(*ctx, "neon-tenant-id")));
+  NEON_ASSIGN_OR_RETURN(server::CallTimeline call, server::ParseCallTimeline(*ctx));
   ShardIndex shard;
   if (!shard_text.empty()) {
     absl::StatusOr<ShardIndex> parsed = ShardIndex::Parse(shard_text);
@@ -410,12 +378,12 @@ absl::StatusOr<std::shared_ptr<Timeline>> PageServiceImpl::Resolve(
     shard = *parsed;
     if (shard.count == 1 && shard.number == 0) shard = ShardIndex{};  // one shard = unsharded
   }
-  const TenantShardId id{*tenant, shard};
+  const TenantShardId id{call.tenant, shard};
   absl::StatusOr<std::shared_ptr<Tenant>> t = engine_->GetTenant(id);
   if (!t.ok()) return absl::NotFoundError(StrCat("tenant ", id.ToString(), " not found"));
-  absl::StatusOr<std::shared_ptr<Timeline>> tl = (*t)->GetTimeline(*timeline);
+  absl::StatusOr<std::shared_ptr<Timeline>> tl = (*t)->GetTimeline(call.timeline);
   if (!tl.ok()) {
-    return absl::NotFoundError(StrCat("timeline ", timeline->ToString(), " not found"));
+    return absl::NotFoundError(StrCat("timeline ", call.timeline.ToString(), " not found"));
   }
   return tl;
 }

@@ -51,6 +51,7 @@
 #include <memory>
 
 #include "absl/status/statusor.h"
+#include "common/grpc_call.h"
 #include "common/jwt.h"
 #include "common/metrics.h"
 #include "neon/engine.h"
@@ -124,8 +125,7 @@ class PageServiceImpl final : public page_api::PageService::CallbackService {
   const std::shared_ptr<BaseBackupWorkers> basebackups_ = NewBaseBackupWorkers();
 };
 
-// The gRPC status for an engine status (the codes are numbered alike).
-grpc::Status ToGrpc(const absl::Status& s);
+using server::ToGrpc;
 // The GetPages per-request code for an engine status.
 page_api::GetPageStatusCode ToPageStatus(const absl::Status& s);
 

@@ -33,6 +33,7 @@
 #include <memory>
 
 #include "absl/status/statusor.h"
+#include "common/grpc_call.h"
 #include "common/jwt.h"
 #include "safekeeper.grpc.pb.h"
 #include "safekeeper/timeline_registry.h"
@@ -60,8 +61,7 @@ class WalServiceImpl final : public ::safekeeper::SafekeeperService::CallbackSer
   const SafekeeperContext* const ctx_;
 };
 
-// The gRPC status of a Status (the codes are numbered alike).
-grpc::Status ToGrpc(const absl::Status& s);
+using server::ToGrpc;
 
 }  // namespace neon::safekeeper
 

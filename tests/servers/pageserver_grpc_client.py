@@ -13,61 +13,14 @@
 #            --grpc-python-plugin BIN
 
 import argparse
-import json
-import os
-import re
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
+
+from pageserver_client_util import fail, generate_stubs, http, start_pageserver
 
 TENANT = "1f6d357410b7de754b1d90013aa8fcc6"
 TIMELINE = "4b49cc1814412c7e592dd6e9de200bd2"
-
-
-def fail(msg):
-    print("FAIL: " + msg, file=sys.stderr)
-    sys.exit(1)
-
-
-def generate_stubs(args, out_dir):
-    proto_dir = os.path.dirname(os.path.abspath(args.proto))
-    subprocess.run([args.protoc, "-I", proto_dir, "-I", "/usr/include",
-                    "--python_out=" + out_dir, "--grpc_python_out=" + out_dir,
-                    "--plugin=protoc-gen-grpc_python=" + args.grpc_python_plugin,
-                    os.path.abspath(args.proto)], check=True)
-    sys.path.insert(0, out_dir)
-
-
-def start(binary, workdir, log_path):
-    log = open(log_path, "w")
-    proc = subprocess.Popen([binary, "--workdir=" + workdir, "--listen-http-addr=127.0.0.1:0",
-                             "--listen-grpc-addr=127.0.0.1:0"],
-                            stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        text = open(log_path).read()
-        m = re.search(r"event=started .*grpc_port=(\d+) .*http_port=(\d+)", text)
-        if m:
-            return proc, int(m.group(1)), int(m.group(2))
-        if proc.poll() is not None:
-            fail("pageserver exited: " + text)
-        time.sleep(0.02)
-    proc.kill()
-    fail("pageserver did not start")
-
-
-def http(port, method, path, body=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=120) as r:
-            return r.status, json.loads(r.read().decode() or "null")
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read().decode() or "null")
 
 
 def main():
@@ -84,7 +37,7 @@ def main():
         import page_service_pb2 as pb
         import page_service_pb2_grpc as pb_grpc
 
-        proc, grpc_port, http_port = start(args.pageserver, tmp + "/ps", tmp + "/ps.log")
+        proc, grpc_port, http_port = start_pageserver(args.pageserver, tmp + "/ps", tmp + "/ps.log")
         try:
             st, body = http(http_port, "POST", "/v1/tenant", {"new_tenant_id": TENANT})
             if st != 201:

@@ -12,70 +12,19 @@
 #            --grpc-python-plugin BIN
 
 import argparse
-import json
 import os
-import re
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pageserver_client_util import fail, generate_stubs, http, start_pageserver
 
 TENANT = "2f6d357410b7de754b1d90013aa8fcc7"
 OTHER_TENANT = "8f6d357410b7de754b1d90013aa8fcc8"
 TIMELINE = "5b49cc1814412c7e592dd6e9de200bd3"
-
-
-def fail(msg):
-    print("FAIL: " + msg, file=sys.stderr)
-    sys.exit(1)
-
-
-def generate_stubs(args, out_dir):
-    proto_dir = os.path.dirname(os.path.abspath(args.proto))
-    subprocess.run([args.protoc, "-I", proto_dir, "-I", "/usr/include",
-                    "--python_out=" + out_dir, "--grpc_python_out=" + out_dir,
-                    "--plugin=protoc-gen-grpc_python=" + args.grpc_python_plugin,
-                    os.path.abspath(args.proto)], check=True)
-    sys.path.insert(0, out_dir)
-
-
-def start(binary, workdir, log_path, public_key):
-    log = open(log_path, "w")
-    proc = subprocess.Popen([binary, "--workdir=" + workdir, "--listen-http-addr=127.0.0.1:0",
-                             "--listen-grpc-addr=127.0.0.1:0", "--broker-endpoint=none",
-                             "--public-key=" + public_key],
-                            stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        text = open(log_path).read()
-        m = re.search(r"event=started .*grpc_port=(\d+) .*http_port=(\d+)", text)
-        if m:
-            return proc, int(m.group(1)), int(m.group(2))
-        if proc.poll() is not None:
-            fail("pageserver exited: " + text)
-        time.sleep(0.02)
-    proc.kill()
-    fail("pageserver did not start")
-
-
-def http(port, method, path, token=None, body=None):
-    data = json.dumps(body).encode() if body is not None else None
-    headers = {"Content-Type": "application/json"}
-    if token is not None:
-        headers["Authorization"] = "Bearer " + token
-    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), data=data, method=method,
-                                 headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=120) as r:
-            return r.status, json.loads(r.read().decode() or "null")
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read().decode() or "null")
 
 
 def main():
@@ -112,34 +61,37 @@ def main():
             "garbage": ("not.a.jwt", 401),
         }
 
-        proc, grpc_port, http_port = start(args.pageserver, tmp + "/ps", tmp + "/ps.log", pub_path)
+        proc, grpc_port, http_port = start_pageserver(
+            args.pageserver, tmp + "/ps", tmp + "/ps.log",
+            ["--broker-endpoint=none", "--public-key=" + pub_path])
         try:
             # HTTP: nothing without a good token.
-            st, body = http(http_port, "POST", "/v1/tenant", None, {"new_tenant_id": TENANT})
+            st, body = http(http_port, "POST", "/v1/tenant", {"new_tenant_id": TENANT})
             if st != 401 or "msg" not in body:
                 fail("no token: %d %s" % (st, body))
             for name, (tok, want) in tokens_refused.items():
-                st, body = http(http_port, "POST", "/v1/tenant", tok, {"new_tenant_id": TENANT})
+                st, body = http(http_port, "POST", "/v1/tenant", {"new_tenant_id": TENANT}, tok)
                 # A tenant token is never enough to create tenants: 403 for both tenant cases.
                 if st != want or "msg" not in body:
                     fail("%s token on POST /v1/tenant: %d %s" % (name, st, body))
-            st, body = http(http_port, "GET", "/v1/tenant", admin)
+            st, body = http(http_port, "GET", "/v1/tenant", token=admin)
             if st != 200 or body != []:
                 fail("refused requests changed something: %d %s" % (st, body))
-            st, body = http(http_port, "POST", "/v1/tenant", admin, {"new_tenant_id": TENANT})
+            st, body = http(http_port, "POST", "/v1/tenant", {"new_tenant_id": TENANT}, admin)
             if st != 201:
                 fail("admin create tenant: %d %s" % (st, body))
-            st, body = http(http_port, "POST", "/v1/tenant/%s/timeline" % TENANT, admin,
-                            {"new_timeline_id": TIMELINE, "pg_version": 15})
+            st, body = http(http_port, "POST", "/v1/tenant/%s/timeline" % TENANT,
+                            {"new_timeline_id": TIMELINE, "pg_version": 15}, admin)
             if st != 201:
                 fail("admin create timeline: %d %s" % (st, body))
             own = token({"scope": "tenant", "tenant_id": TENANT})
-            st, body = http(http_port, "GET", "/v1/tenant/%s/timeline/%s" % (TENANT, TIMELINE), own)
+            st, body = http(http_port, "GET", "/v1/tenant/%s/timeline/%s" % (TENANT, TIMELINE),
+                            token=own)
             if st != 200:
                 fail("tenant token on its own timeline: %d %s" % (st, body))
             for name, (tok, want) in tokens_refused.items():
                 st, body = http(http_port, "GET", "/v1/tenant/%s/timeline/%s" % (TENANT, TIMELINE),
-                                tok)
+                                token=tok)
                 if st != want:
                     fail("%s token on GET timeline: %d %s" % (name, st, body))
 

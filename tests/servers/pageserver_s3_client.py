@@ -20,46 +20,17 @@ import argparse
 import http.server as http_server
 import json
 import os
-import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
-import urllib.request
+
+from pageserver_client_util import fail, generate_stubs, http, start_pageserver, wait_for
 
 TENANT = "6f6d357410b7de754b1d90013aa8fcc9"
 TIMELINE = "7b49cc1814412c7e592dd6e9de200bd4"
 BUCKET = "neon-ps"
-
-
-def fail(msg):
-    print("FAIL: " + msg, file=sys.stderr)
-    sys.exit(1)
-
-
-def generate_stubs(args, out_dir):
-    proto_dir = os.path.dirname(os.path.abspath(args.proto))
-    subprocess.run([args.protoc, "-I", proto_dir, "-I", "/usr/include",
-                    "--python_out=" + out_dir, "--grpc_python_out=" + out_dir,
-                    "--plugin=protoc-gen-grpc_python=" + args.grpc_python_plugin,
-                    os.path.abspath(args.proto)], check=True)
-    sys.path.insert(0, out_dir)
-
-
-def wait_for(log_path, proc, pattern, what):
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        text = open(log_path).read()
-        m = re.search(pattern, text)
-        if m:
-            return m
-        if proc.poll() is not None:
-            fail("%s exited: %s" % (what, text))
-        time.sleep(0.02)
-    proc.kill()
-    fail("%s did not start: %s" % (what, open(log_path).read()))
 
 
 def start_s3rver(binary, tmp):
@@ -103,29 +74,14 @@ class ControlPlane(http_server.BaseHTTPRequestHandler):
         pass
 
 
-def start_pageserver(binary, workdir, log_path, s3_port, cp_port):
+def start_s3_pageserver(binary, workdir, log_path, s3_port, cp_port):
     env = dict(os.environ, AWS_ACCESS_KEY_ID="S3RVER", AWS_SECRET_ACCESS_KEY="S3RVER")
-    proc = subprocess.Popen([binary, "--workdir=" + workdir, "--listen-http-addr=127.0.0.1:0",
-                             "--listen-grpc-addr=127.0.0.1:0", "--broker-endpoint=none",
-                             "--remote-storage-s3-bucket=" + BUCKET,
+    return start_pageserver(binary, workdir, log_path,
+                            ["--broker-endpoint=none", "--remote-storage-s3-bucket=" + BUCKET,
                              "--remote-storage-s3-endpoint=http://127.0.0.1:%d" % s3_port,
                              "--remote-storage-s3-prefix=pageserver/",
                              "--control-plane-api=http://127.0.0.1:%d/upcall/v1/" % cp_port],
-                            stdout=open(log_path, "w"), stderr=subprocess.STDOUT, env=env)
-    m = wait_for(log_path, proc, r"event=started .*grpc_port=(\d+) .*http_port=(\d+)",
-                 "pageserver")
-    return proc, int(m.group(1)), int(m.group(2))
-
-
-def http(port, method, path, body=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=120) as r:
-            return r.status, json.loads(r.read().decode() or "null")
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read().decode() or "null")
+                            env)
 
 
 def bucket_keys(tmp):
@@ -176,7 +132,7 @@ def main():
 
         # 1. Node A, generation 1.
         ControlPlane.current[TENANT] = 1
-        a, a_grpc, a_http = start_pageserver(args.pageserver, tmp + "/a", tmp + "/a.log",
+        a, a_grpc, a_http = start_s3_pageserver(args.pageserver, tmp + "/a", tmp + "/a.log",
                                              s3_port, cp_port)
         procs.append(a)
         st, body = http(a_http, "PUT", "/v1/tenant/%s/location_config" % TENANT,
@@ -207,7 +163,7 @@ def main():
 
         # 2. Node B takes over with generation 2.
         ControlPlane.current[TENANT] = 2
-        b, b_grpc, b_http = start_pageserver(args.pageserver, tmp + "/b", tmp + "/b.log",
+        b, b_grpc, b_http = start_s3_pageserver(args.pageserver, tmp + "/b", tmp + "/b.log",
                                              s3_port, cp_port)
         procs.append(b)
         st, body = http(b_http, "PUT", "/v1/location_config/%s" % TENANT,
