@@ -175,8 +175,9 @@ class WalReceiverTest : public ::testing::Test {
         grpc::CreateChannel(ps_->grpc_target(), grpc::InsecureChannelCredentials()));
   }
 
-  std::unique_ptr<WalSource> StartSource(uint64_t id, Lsn commit) {
+  std::unique_ptr<WalSource> StartSource(uint64_t id, Lsn commit, bool publishing = true) {
     WalSource::Options o;
+    o.publishing = publishing;
     o.safekeeper_id = id;
     o.tenant = *TenantId::Parse(kTenant);
     o.timeline = *TimelineId::Parse(kMain);
@@ -322,13 +323,21 @@ TEST_F(WalReceiverTest, ChoosesSwitchesIngestsBranchesAndResumesAfterRestart) {
   StartPageserver();
   CreateTenantAndImport();
 
-  // Two safekeepers: 2 is ahead, so it is chosen.
-  auto sk1 = StartSource(1, data_->l1);
+  // Two safekeepers: 2 is ahead. Safekeeper 1 is announced once the receiver streams from 2
+  // (announcing both at once would race the receiver's 100 ms tick: with only 1 known,
+  // connecting to 1 is right). With both known, the one with less WAL never wins.
+  auto sk1 = StartSource(1, data_->l1, /*publishing=*/false);
   auto sk2 = StartSource(2, data_->l2);
   ASSERT_TRUE(WaitFor(kMain, [&](const json& j) {
-    return LsnOf(j, "last_record_lsn") >= data_->l2 && j["walreceiver"]["safekeeper_id"] == 2;
+    return j.contains("walreceiver") && j["walreceiver"]["safekeeper_id"] == 2;
   })) << Timeline(kMain).dump();
+  sk1->SetPublishing(true);
+  ASSERT_TRUE(WaitFor(kMain, [&](const json& j) {
+    return LsnOf(j, "last_record_lsn") >= data_->l2 && j.contains("walreceiver") && j["walreceiver"]["candidates"] == 2;
+  })) << Timeline(kMain).dump();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // several ticks with both known
   EXPECT_EQ(Timeline(kMain)["walreceiver_status"], "connected");
+  EXPECT_EQ(Timeline(kMain)["walreceiver"]["safekeeper_id"], 2);
   EXPECT_EQ(sk1->streams(), 0);
 
   // Feedback reaches the safekeeper.

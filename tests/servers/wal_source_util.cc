@@ -49,7 +49,7 @@ bool ReadWal(const std::string& dir, uint64_t lsn, size_t n, std::string* out) {
 
 class WalSource::Impl final : public safekeeper::SafekeeperService::Service {
  public:
-  explicit Impl(Options o) : o_(std::move(o)) {}
+  explicit Impl(Options o) : o_(std::move(o)), publishing_(o_.publishing) {}
 
   grpc::Status StreamWal(
       grpc::ServerContext* ctx,
@@ -193,7 +193,7 @@ class WalSource::Impl final : public safekeeper::SafekeeperService::Service {
   Options o_;
   mutable std::mutex mu_;
   bool silent_ = false;
-  bool publishing_ = true;
+  bool publishing_;
   Feedback feedback_;
   std::atomic<int> streams_{0};
   std::atomic<bool> stopping_{false};

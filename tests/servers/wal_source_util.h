@@ -29,6 +29,7 @@ class WalSource {
     std::string wal_dir;        // a pg_wal directory
     Lsn commit_lsn;             // WAL is served up to here
     std::string broker_target;  // host:port; empty = do not publish
+    bool publishing = true;     // false: silent on the broker until SetPublishing(true)
   };
   struct Feedback {
     Lsn last_received;
