@@ -18,7 +18,7 @@
 #include "common/log.h"
 #include "pageserver/api_json.h"
 #include "pageserver/db_size.h"
-#include "pageserver/tar_extract.h"
+#include "common/tar_extract.h"
 #include "neon/file_system.h"
 #include "neon/wal_ingest.h"
 
@@ -482,8 +482,8 @@ absl::StatusOr<ManagementApi::Reply> ManagementApi::ImportBasebackup(
       std::filesystem::remove_all(dir, ec);
     }
   } cleanup{tmpl};
-  TarStats stats;
-  if (absl::Status s = ExtractTar(req.body, tmpl, &stats); !s.ok()) return s;
+  server::TarStats stats;
+  if (absl::Status s = server::ExtractTar(req.body, tmpl, &stats); !s.ok()) return s;
   server::LogInfo("import_unpacked", {{"timeline_id", id->ToString()},
                                       {"files", stats.files},
                                       {"bytes", stats.bytes}});

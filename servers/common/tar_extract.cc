@@ -1,6 +1,6 @@
 // Copyright neonstore authors. Licensed under the Apache License, Version 2.0.
 
-#include "pageserver/tar_extract.h"
+#include "common/tar_extract.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -14,7 +14,7 @@
 #include "base/status_macros.h"
 #include "base/str_cat.h"
 
-namespace neon::pageserver {
+namespace neon::server {
 namespace {
 
 constexpr size_t kBlock = 512;
@@ -219,4 +219,4 @@ absl::Status ExtractTar(std::string_view tar, const std::string& dir, TarStats* 
   }
 }
 
-}  // namespace neon::pageserver
+}  // namespace neon::server

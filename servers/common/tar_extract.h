@@ -2,7 +2,7 @@
 //
 // Unpacks a tar archive (POSIX ustar, GNU long names, pax path records), as Postgres's
 // BASE_BACKUP and `tar` write them, into a directory. Used by the pageserver's
-// import_basebackup route.
+// import_basebackup route and by neon_local timeline export.
 //
 // Accepted entries: regular files ('0' or NUL) and directories ('5'). Refused with
 // InvalidArgument, before anything outside `dir` is touched: a header with a bad checksum,
@@ -12,8 +12,8 @@
 //
 // Thread safety: a free function; concurrent calls must use different directories.
 
-#ifndef NEON_SERVERS_PAGESERVER_TAR_EXTRACT_H_
-#define NEON_SERVERS_PAGESERVER_TAR_EXTRACT_H_
+#ifndef NEON_SERVERS_COMMON_TAR_EXTRACT_H_
+#define NEON_SERVERS_COMMON_TAR_EXTRACT_H_
 
 #include <cstdint>
 #include <string>
@@ -21,7 +21,7 @@
 
 #include "absl/status/status.h"
 
-namespace neon::pageserver {
+namespace neon::server {
 
 struct TarStats {
   uint64_t files = 0;
@@ -32,6 +32,6 @@ struct TarStats {
 // Extracts `tar` under the existing directory `dir`.
 absl::Status ExtractTar(std::string_view tar, const std::string& dir, TarStats* stats);
 
-}  // namespace neon::pageserver
+}  // namespace neon::server
 
-#endif  // NEON_SERVERS_PAGESERVER_TAR_EXTRACT_H_
+#endif  // NEON_SERVERS_COMMON_TAR_EXTRACT_H_
