@@ -78,6 +78,13 @@ PageserverProcess::~PageserverProcess() {
   }
 }
 
+void PageserverProcess::Kill() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGKILL);
+  waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+}
+
 int PageserverProcess::Stop(int timeout_ms) {
   if (pid_ <= 0) return -1;
   kill(pid_, SIGTERM);

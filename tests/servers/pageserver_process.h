@@ -29,6 +29,8 @@ class PageserverProcess {
   std::string grpc_target() const { return "127.0.0.1:" + std::to_string(grpc_port_); }
   // SIGTERM, then waits (up to `timeout_ms`); the exit status, or -1 on timeout.
   int Stop(int timeout_ms = 20000);
+  // SIGKILL and reap.
+  void Kill();
   std::string Log() const;
 
  private:
