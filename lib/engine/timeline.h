@@ -185,7 +185,7 @@ class TimelineImpl final : public Timeline, public std::enable_shared_from_this<
   const std::shared_ptr<const TenantConfig> config_;
   const std::shared_ptr<TimelineImpl> ancestor_;
   const Lsn ancestor_lsn_;
-  const Lsn initdb_lsn_;
+  Lsn initdb_lsn_ ABSL_GUARDED_BY(mu_);  // set by the first write of a root timeline
   const uint32_t pg_version_;
   const std::string dir_;
   const uint64_t cache_uid_;

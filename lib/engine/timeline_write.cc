@@ -130,6 +130,9 @@ absl::Status TimelineImpl::FinishWrite(Lsn lsn) {
                                                open_layer_->max_lsn().ToString()));
     }
     prev_record_lsn_ = last;
+    // A root timeline's data begins at its first write (bootstrap or import): Neon's
+    // initdb_lsn. Branches inherit their ancestor's.
+    if (!last.valid() && !initdb_lsn_.valid() && !ancestor_) initdb_lsn_ = lsn;
     last_record_lsn_.store(lsn.value(), std::memory_order_release);
     lsn_advanced_.SignalAll();
     int64_t wall = deps_.clock->NowMicros();

@@ -412,6 +412,9 @@ TEST_F(WalpumpClusterTest, SurvivesKillsLosesNothingAndBranchesAreIsolated) {
   const json st = WalpumpStatus();
   const uint64_t import_lsn = ParseLsnText(st["start_lsn"].get<std::string>());
   ASSERT_GE(PsLastRecordLsn(kMain), import_lsn) << PsTimeline(kMain).dump();
+  const uint64_t initdb_lsn = ParseLsnText(PsTimeline(kMain)["initdb_lsn"].get<std::string>());
+  EXPECT_GT(initdb_lsn, 0u);  // where the imported data begins
+  EXPECT_LE(initdb_lsn, import_lsn);
 
   // The walpump becomes the synchronous standby: commits wait for a safekeeper quorum.
   ASSERT_TRUE(pg_->Sql("ALTER SYSTEM SET synchronous_standby_names = 'neon_walpump'").ok());
