@@ -19,7 +19,10 @@
 // ImportDatadir loads a Postgres 15 data directory that was shut down
 // cleanly (a base backup taken at a checkpoint) into an empty timeline at the
 // checkpoint's LSN: every relation fork, SLRUs, relmaps, pg_control and
-// two-phase files. WAL that follows is then ingested from that LSN.
+// two-phase files. WAL that follows is then ingested from that LSN. It also
+// loads an online base backup (pg_basebackup -X fetch, BASE_BACKUP ... WAL):
+// the files, copied while the server ran, at the backup's start, then the
+// backup's own WAL through its end-of-backup record; the import ends there.
 //
 // Thread safety: a WalIngester is used by one thread (the timeline's single
 // writer). The listing functions are safe from any thread.
@@ -29,6 +32,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -90,14 +94,42 @@ class WalIngester {
 };
 
 // Loads the data directory `dir` (read through `fs`) into the empty timeline
-// at its checkpoint LSN, returned. Reports progress through `progress` (may
-// be null) every few thousand pages. FailedPrecondition if the directory was
-// not shut down cleanly or the timeline is not empty; InvalidArgument for
-// user tablespaces; DataLoss for damaged files (wrong sizes, bad pg_control
-// CRC).
+// and returns the LSN it is consistent at. Reports progress through
+// `progress` (may be null) every few thousand pages.
+//
+// Without a backup_label file, `dir` must have been shut down cleanly; the
+// data goes in at its checkpoint LSN, which is returned.
+//
+// With a backup_label (an online base backup of a primary), the data files
+// may be torn or newer than the backup's start, and pg_control need not say
+// shut down. The WAL in `dir`/pg_wal from the label's START WAL LOCATION to
+// the XLOG_BACKUP_END record naming that start is read first (nothing is
+// written unless it is all there and undamaged). Then the files go in at the
+// start (the start checkpoint's redo pointer, with that checkpoint's values)
+// and every record of that WAL is ingested; the first change of each page
+// after the start carries a full-page image (Postgres forces them during a
+// backup) that replaces the fuzzy copy. Returns the end of the
+// end-of-backup record. Reads below that LSN are NOT consistent: a page
+// may be newer than the LSN read at, or torn.
+//
+// Errors: FailedPrecondition if the directory was not shut down cleanly and
+// has no backup_label, or the timeline is not empty; InvalidArgument for user
+// tablespaces (pg_tblspc entries, a non-empty tablespace_map), a backup taken
+// from a standby (BACKUP FROM: standby; it has no end-of-backup record) or a
+// malformed backup_label; DataLoss for damaged files (wrong sizes, bad
+// pg_control CRC), damaged backup WAL, and a backup whose WAL is incomplete
+// ("backup incomplete: WAL from X/Y is missing") or has no end-of-backup
+// record. On error the timeline may hold part of the import (nothing, for the
+// backup checks above); the caller deletes it.
 absl::StatusOr<Lsn> ImportDatadir(FileSystem* fs, const std::string& dir, Timeline* timeline,
                                   void (*progress)(uint64_t pages, void* arg) = nullptr,
                                   void* progress_arg = nullptr);
+
+// The START WAL LOCATION of the online base backup in `dir` (its
+// backup_label), nullopt if `dir` has no backup_label. The label is checked
+// as ImportDatadir checks it (InvalidArgument for a standby backup, user
+// tablespaces or a malformed label).
+absl::StatusOr<std::optional<Lsn>> OnlineBackupStartLsn(FileSystem* fs, const std::string& dir);
 
 // ---- Listing the stored directories (as of `lsn`) ---------------------------
 // (spc, db) of every database, and whether it has a relmap file.

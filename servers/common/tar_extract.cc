@@ -149,6 +149,10 @@ absl::Status ExtractTar(std::string_view tar, const std::string& dir, TarStats* 
   size_t off = 0;
   std::string next_name;  // from a GNU 'L' or pax 'x' entry
   while (true) {
+    // Postgres's server-side archives (BASE_BACKUP) end right after the last
+    // entry, without tar's two zero blocks (pg_basebackup appends them): an
+    // archive that ends exactly at an entry boundary is complete.
+    if (off == tar.size() && off > 0 && next_name.empty()) return absl::OkStatus();
     if (off + kBlock > tar.size()) {
       return absl::InvalidArgumentError(StrCat("tar archive truncated at byte ", off));
     }

@@ -6,7 +6,9 @@
 //
 // Accepted entries: regular files ('0' or NUL) and directories ('5'). Refused with
 // InvalidArgument, before anything outside `dir` is touched: a header with a bad checksum,
-// a truncated archive, absolute paths or ".." components, symbolic and hard links (a data
+// a truncated archive (cut inside a header or an entry's data; an archive that ends right
+// after an entry, without the two zero blocks, is complete: Postgres's server-side
+// BASE_BACKUP archives end that way), absolute paths or ".." components, symbolic and hard links (a data
 // directory with tablespace links cannot be imported), devices and FIFOs. Files are written
 // with mode 0600, directories 0700.
 //

@@ -503,29 +503,49 @@ absl::StatusOr<ManagementApi::Reply> ManagementApi::ImportBasebackup(
                       {{"timeline_id", static_cast<Progress*>(arg)->timeline}, {"pages", pages}});
     }
   } progress{id->ToString()};
+  // A cleanly shut down data directory goes in at its checkpoint; an online base
+  // backup (backup_label, pg_wal/) at the end of its end-of-backup record.
+  absl::StatusOr<std::optional<Lsn>> backup_start = OnlineBackupStartLsn(fs.get(), tmpl);
+  if (!backup_start.ok()) {
+    return fail(absl::InvalidArgumentError(
+        StrCat("cannot import: ", backup_start.status().message())));
+  }
+  const bool online = backup_start->has_value();
+  if (online && base_lsn.has_value() && *base_lsn != **backup_start) {
+    return fail(absl::InvalidArgumentError(
+        StrCat("base_lsn ", base_lsn->ToString(), " does not match the backup's start ",
+               (*backup_start)->ToString(), " (backup_label's START WAL LOCATION)")));
+  }
   absl::StatusOr<Lsn> lsn = ImportDatadir(fs.get(), tmpl, tl->get(), &Progress::Report, &progress);
   if (!lsn.ok()) {
     const absl::Status s = lsn.status();
-    // The archive's content is at fault unless the engine failed.
-    return fail(absl::IsInvalidArgument(s) || absl::IsFailedPrecondition(s) || absl::IsDataLoss(s)
+    // The archive's content is at fault unless the engine failed (a file the archive
+    // lacks is NotFound).
+    return fail(absl::IsInvalidArgument(s) || absl::IsFailedPrecondition(s) ||
+                        absl::IsDataLoss(s) || absl::IsNotFound(s)
                     ? absl::InvalidArgumentError(StrCat("cannot import: ", s.message()))
                     : s);
   }
-  if (base_lsn.has_value() && *base_lsn != *lsn) {
+  const Lsn start = online ? **backup_start : *lsn;
+  if (!online && base_lsn.has_value() && *base_lsn != *lsn) {
     return fail(absl::InvalidArgumentError(
         StrCat("base_lsn ", base_lsn->ToString(), " does not match the data directory's "
                "checkpoint ", lsn->ToString())));
   }
   if (end_lsn.has_value() && *end_lsn != *lsn) {
     return fail(absl::InvalidArgumentError(
-        StrCat("end_lsn ", end_lsn->ToString(), ": only a cleanly shut down data directory "
-               "can be imported, whose end is its checkpoint ", lsn->ToString())));
+        online ? StrCat("end_lsn ", end_lsn->ToString(), " does not match the backup's end ",
+                        lsn->ToString(), " (the end of its end-of-backup record)")
+               : StrCat("end_lsn ", end_lsn->ToString(), ": a cleanly shut down data directory "
+                        "ends at its checkpoint ", lsn->ToString())));
   }
   // No WAL source could re-send the import after a restart: make it durable now.
   if (absl::StatusOr<MaintenanceResult> f = (*tl)->Flush(); !f.ok()) return fail(f.status());
   server::LogInfo("basebackup_imported", {{"tenant_id", (*t)->id().ToString()},
                                           {"timeline_id", id->ToString()},
                                           {"lsn", lsn->ToString()},
+                                          {"start_lsn", start.ToString()},
+                                          {"online", online},
                                           {"files", stats.files}});
   WaitForUpload(tl->get());
   return Reply{201, TimelineJson(tl->get())};

@@ -279,7 +279,9 @@ class WalpumpClusterTest : public ::testing::Test {
         << "listen_addresses = ''\nunix_socket_directories = '" << dir << "'\nport = 5432\n"
         << "fsync = off\nshared_buffers = 16MB\nautovacuum = off\n";
     const std::string as_pg = geteuid() == 0 ? "runuser -u postgres -- " : "";
-    if (geteuid() == 0) EXPECT_TRUE(RunCommand("chown -R postgres:postgres " + dir).ok());
+    if (geteuid() == 0) {
+      EXPECT_TRUE(RunCommand("chown -R postgres:postgres " + dir).ok());
+    }
     auto start = RunCommand(as_pg + PgBinDir() + "/pg_ctl -D " + dir + "/data -l " + dir +
                             "/server.log -w -t 60 start");
     EXPECT_TRUE(start.ok()) << start.status() << ReadAll(dir + "/server.log");

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <string>
@@ -14,6 +15,7 @@
 #include "common/http_server.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/tar_extract.h"
 
 namespace neon::server {
 namespace {
@@ -154,6 +156,68 @@ TEST(HostPortTest, Parses) {
   for (const char* bad : {"", "nohost", ":80", "h:", "h:x", "h:70000", "h:-1"}) {
     EXPECT_FALSE(ParseHostPort(bad, &host, &port).ok()) << bad;
   }
+}
+
+// A ustar entry: header and data padded to 512 bytes.
+std::string TarEntry(const std::string& name, const std::string& data, char type = '0') {
+  std::string h(512, '\0');
+  h.replace(0, name.size(), name);
+  std::snprintf(&h[100], 8, "%07o", 0600);
+  std::snprintf(&h[108], 8, "%07o", 0);
+  std::snprintf(&h[116], 8, "%07o", 0);
+  std::snprintf(&h[124], 12, "%011lo", static_cast<unsigned long>(data.size()));
+  std::snprintf(&h[136], 12, "%011o", 0);
+  h[156] = type;
+  h.replace(257, 6, std::string("ustar\0", 6));
+  h.replace(263, 2, "00");
+  h.replace(148, 8, "        ");
+  unsigned sum = 0;
+  for (unsigned char c : h) sum += c;
+  std::snprintf(&h[148], 8, "%06o", sum);
+  std::string padded = data;
+  padded.resize((data.size() + 511) / 512 * 512, '\0');
+  return h + padded;
+}
+
+std::string ReadFileText(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+}
+
+// Postgres's BASE_BACKUP streams archives without tar's two zero blocks: an archive ending
+// at an entry boundary is complete; one cut inside a header or data is not.
+TEST(TarExtractTest, AcceptsAnArchiveWithoutTheZeroTrailer) {
+  const std::string body =
+      TarEntry("global", "", '5') + TarEntry("global/pg_control", std::string(700, 'c')) +
+      TarEntry("backup_label", "START WAL LOCATION: 0/2000028\n");
+  for (const std::string& tar : {body, body + std::string(1024, '\0')}) {
+    char tmpl[] = "/tmp/neon-tar-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    TarStats stats;
+    absl::Status s = ExtractTar(tar, tmpl, &stats);
+    EXPECT_TRUE(s.ok()) << s;
+    EXPECT_EQ(stats.files, 2u);
+    EXPECT_EQ(stats.directories, 1u);
+    EXPECT_EQ(ReadFileText(std::string(tmpl) + "/global/pg_control"), std::string(700, 'c'));
+    EXPECT_EQ(ReadFileText(std::string(tmpl) + "/backup_label"), "START WAL LOCATION: 0/2000028\n");
+    (void)std::system((std::string("rm -rf ") + tmpl).c_str());
+  }
+  // Cut inside the last entry's data, and twice inside its header.
+  for (size_t cut : {body.size() - 100, body.size() - 512 - 100, body.size() - 512 - 10}) {
+    char tmpl[] = "/tmp/neon-tar-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    TarStats stats;
+    absl::Status s = ExtractTar(body.substr(0, cut), tmpl, &stats);
+    EXPECT_TRUE(absl::IsInvalidArgument(s)) << cut << ": " << s;
+    EXPECT_NE(s.message().find("truncated"), std::string::npos) << s;
+    (void)std::system((std::string("rm -rf ") + tmpl).c_str());
+  }
+  char tmpl[] = "/tmp/neon-tar-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  TarStats stats;
+  absl::Status s = ExtractTar(body + TarEntry("././@LongLink", "pg_wal/x", 'L'), tmpl, &stats);
+  EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
+  (void)std::system((std::string("rm -rf ") + tmpl).c_str());
 }
 
 }  // namespace

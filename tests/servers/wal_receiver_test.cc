@@ -11,13 +11,17 @@
 //     masking of wal_consistency_checking;
 //   * a branch at a mid-run LSN sees the data of that LSN;
 //   * after a restart the pageserver reattaches and streams again from its durable LSN;
-//   * bad import requests change nothing.
+//   * bad import requests change nothing;
+//   * an online base backup (pg_basebackup -Ft -X fetch, taken while pgbench ran; sent as
+//     the server's BASE_BACKUP stream is, without tar's zero trailer) imports at the end of
+//     its end-of-backup record, then streams and matches the stopped server too.
 
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -67,6 +71,8 @@ std::string Trim(std::string s) {
 // The Postgres side, made once for the suite.
 struct PgData {
   std::string base_tar;                      // the clean base, as a tar
+  std::string online_tar;                    // pg_basebackup -Ft -X fetch during pgbench
+  Lsn online_start, online_end;              // its manifest's WAL-Ranges
   std::string final_dir;                     // the stopped server's data directory
   std::string wal_dir;                       // its pg_wal
   Lsn base_lsn, l1, l2, end_lsn;             // l1 < l2 < end_lsn, record boundaries
@@ -102,8 +108,28 @@ class WalReceiverTest : public ::testing::Test {
     auto init = cluster_->RunAsServerUser("pgbench -i -s 2 -q postgres");
     ASSERT_TRUE(init.ok()) << init.status();
     d->l1 = ParseLsnText(sql("SELECT pg_current_wal_insert_lsn()"));
+    // An online base backup while pgbench runs (rate-limited so that it spans the load).
+    const std::string online = cluster_->dir() + "/online";
+    absl::StatusOr<std::string> backup;
+    std::thread backup_thread([&] {
+      backup = cluster_->RunAsServerUser("pg_basebackup -U postgres -D " + online +
+                                         " -Ft -X fetch -c fast -r 4M -l online");
+    });
     auto run = cluster_->RunAsServerUser("pgbench -c 2 -t 300 postgres");
+    backup_thread.join();
     ASSERT_TRUE(run.ok()) << run.status();
+    ASSERT_TRUE(backup.ok()) << backup.status();
+    d->online_tar = ReadAll(online + "/base.tar");
+    const std::string manifest = ReadAll(online + "/backup_manifest");
+    auto range = [&](const std::string& key) {
+      const size_t at = manifest.find("\"" + key + "\": \"");
+      if (at == std::string::npos) return Lsn();
+      const size_t from = at + key.size() + 5;
+      return ParseLsnText(manifest.substr(from, manifest.find('"', from) - from));
+    };
+    d->online_start = range("Start-LSN");
+    d->online_end = range("End-LSN");
+    ASSERT_TRUE(d->online_start.valid() && d->online_end.valid()) << manifest;
     sql("INSERT INTO marker SELECT generate_series(2, 1000)");
     d->l2 = ParseLsnText(sql("SELECT pg_current_wal_insert_lsn()"));
     run = cluster_->RunAsServerUser("pgbench -c 2 -t 300 postgres");
@@ -448,6 +474,61 @@ TEST_F(WalReceiverTest, BadImportsChangeNothing) {
   r = Http("PUT", route, data_->base_tar, "application/x-tar");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 409) << r->body;
+}
+
+// An online base backup as the server streams it: pg_basebackup's base.tar without the two
+// zero blocks the client appends, WAL included (-X fetch). It imports at the end of its
+// end-of-backup record (what pg_basebackup's manifest says), then the WAL receiver streams
+// the rest and every pgbench block equals the stopped server's.
+TEST_F(WalReceiverTest, OnlineBaseBackupImportsAtItsEndAndStreams) {
+  StartPageserver();
+  auto r = Http("POST", "/v1/tenant", json{{"new_tenant_id", kTenant}}.dump());
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 201);
+  const std::string& tar = data_->online_tar;
+  ASSERT_GT(tar.size(), 1024u);
+  ASSERT_EQ(tar.find_first_not_of('\0', tar.size() - 1024), std::string::npos)
+      << "pg_basebackup's tar should end with two zero blocks";
+  const std::string stream = tar.substr(0, tar.size() - 1024);
+  ASSERT_NE(stream.find("backup_label"), std::string::npos);
+  const std::string route =
+      std::string("/v1/tenant/") + kTenant + "/timeline/" + kMain + "/import_basebackup";
+
+  // LSNs that do not match the backup are refused, and leave no timeline.
+  for (const std::string& q :
+       {"?base_lsn=" + data_->online_end.ToString(),
+        "?end_lsn=" + data_->online_start.ToString()}) {
+    r = Http("PUT", route + q, stream, "application/x-tar");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << q << ": " << r->body;
+    auto g = Http("GET", std::string("/v1/tenant/") + kTenant + "/timeline/" + kMain);
+    ASSERT_TRUE(g);
+    EXPECT_EQ(g->status, 404) << q;
+  }
+  // An archive cut inside an entry is refused (one cut at an entry boundary is complete).
+  r = Http("PUT", route, stream.substr(0, stream.size() - 700), "application/x-tar");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400) << r->body;
+
+  r = Http("PUT",
+           route + "?base_lsn=" + data_->online_start.ToString() +
+               "&end_lsn=" + data_->online_end.ToString() + "&pg_version=15",
+           stream, "application/x-tar");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 201) << r->body << "\n" << ps_->Log();
+  json j = json::parse(r->body, nullptr, false);
+  EXPECT_EQ(LsnOf(j, "last_record_lsn"), data_->online_end) << r->body;
+  EXPECT_GT(data_->online_end, data_->l1);
+
+  auto sk = StartSource(1, data_->end_lsn);
+  ASSERT_TRUE(WaitFor(kMain, [&](const json& t) {
+    return LsnOf(t, "last_record_lsn") >= data_->end_lsn;
+  })) << Timeline(kMain).dump();
+  const uint64_t compared = CompareWithDatadir(kMain);
+  std::printf("[ online ] backup %s..%s imported, streamed to %s: %lu pgbench blocks compared\n",
+              data_->online_start.ToString().c_str(), data_->online_end.ToString().c_str(),
+              data_->end_lsn.ToString().c_str(), static_cast<unsigned long>(compared));
+  EXPECT_GT(compared, 100u);
 }
 
 }  // namespace
