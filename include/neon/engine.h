@@ -205,6 +205,12 @@ class Engine {
   virtual absl::StatusOr<std::shared_ptr<Tenant>> GetTenant(const TenantShardId& id) = 0;
   virtual std::vector<TenantShardId> ListTenants() = 0;
   virtual absl::Status DeleteTenant(const TenantShardId& id) = 0;
+  // Detaches a tenant and keeps its remote data (location mode Detached): every timeline's
+  // ingested data is flushed to layers and uploaded with its index, the tenant is shut down
+  // and its local files removed. A later AttachTenant with a newer generation (here or on
+  // another node) brings it back from remote storage. FailedPrecondition without remote
+  // storage (detaching would lose the tenant: delete it instead); NotFound if not attached.
+  virtual absl::Status DetachTenant(const TenantShardId& id) = 0;
 
   // Runs due background work (rolls by checkpoint_timeout, flush, compaction,
   // GC) for every timeline, synchronously.

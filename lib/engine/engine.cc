@@ -148,6 +148,38 @@ class EngineImpl final : public Engine {
     return DeleteRemotePrefix(*deps_.remote_store, StrCat("tenants/", id.ToString(), "/"));
   }
 
+  absl::Status DetachTenant(const TenantShardId& id) override {
+    std::shared_ptr<TenantImpl> t;
+    {
+      absl::MutexLock l(&mu_);
+      NEON_RETURN_IF_ERROR(CheckOpen());
+      auto it = tenants_.find(id);
+      if (it == tenants_.end()) return absl::NotFoundError(StrCat("tenant ", id.ToString(), " not found"));
+      if (deps_.remote_store == nullptr) {
+        return absl::FailedPreconditionError(
+            "no remote storage: detaching would lose the tenant's data (delete it instead)");
+      }
+      t = it->second;
+    }
+    // Everything ingested goes to layers and up with the index before the local copy goes.
+    for (const auto& tl : t->Timelines()) {
+      NEON_RETURN_IF_ERROR(tl->Flush().status());
+      if (tl->remote() != nullptr) NEON_RETURN_IF_ERROR(tl->remote()->Drain());
+    }
+    absl::MutexLock l(&mu_);
+    auto it = tenants_.find(id);
+    if (it == tenants_.end() || it->second != t) {
+      return absl::AbortedError(StrCat("tenant ", id.ToString(), " changed while detaching"));
+    }
+    t->Shutdown();
+    CatalogBatch batch;
+    batch.DeleteTenant(id);
+    NEON_RETURN_IF_ERROR(catalog_->Commit(batch));
+    tenants_.erase(it);
+    NEON_RETURN_IF_ERROR(DeleteRecursively(*options_.fs, TenantDir(id)));
+    return options_.fs->SyncDir(TenantsDir());
+  }
+
   absl::Status Tick() override {
     std::vector<std::shared_ptr<TenantImpl>> tenants;
     {

@@ -249,24 +249,30 @@ absl::StatusOr<ManagementApi::Reply> ManagementApi::LocationConfig(const httplib
     if (absl::Status s = ApplyTenantConfig(*c, {}, &config); !s.ok()) return s;
   }
   const std::string& m = **mode;
-  if (m == "AttachedSingle") {
+  // AttachedMulti (both nodes attached during a migration) and AttachedStale (a newer
+  // generation exists elsewhere) serve like AttachedSingle here: uploads carry this node's
+  // generation in their keys and every deletion is validated first, so a stale node can
+  // neither overwrite nor delete what the newer generation uses.
+  if (m == "AttachedSingle" || m == "AttachedMulti" || m == "AttachedStale") {
     if (!gen->has_value()) return absl::InvalidArgumentError("generation: required to attach");
     absl::StatusOr<std::shared_ptr<Tenant>> t =
         engine_->AttachTenant(*id, config, Generation::Of(static_cast<uint32_t>(**gen)));
     if (!t.ok()) return t.status();
-    server::LogInfo("tenant_attached", {{"tenant_id", id->ToString()}, {"generation", **gen}});
+    server::LogInfo("tenant_attached",
+                    {{"tenant_id", id->ToString()}, {"generation", **gen}, {"mode", m}});
     return Reply{200, {{"shards", json::array({{{"shard_id", id->ToString()},
                                                 {"generation", **gen}}})},
                        {"stripe_size", nullptr}}};
   }
   if (m == "Detached") {
     if (!engine_->GetTenant(*id).ok()) return Reply{200, {{"shards", json::array()}}};
-    return absl::InvalidArgumentError(
-        "mode Detached is not supported for an attached tenant yet (the engine has no detach "
-        "that keeps remote data; DELETE /v1/tenant/:id deletes it everywhere)");
+    if (absl::Status s = engine_->DetachTenant(*id); !s.ok()) return s;
+    server::LogInfo("tenant_detached", {{"tenant_id", id->ToString()}});
+    return Reply{200, {{"shards", json::array()}}};
   }
-  if (m == "AttachedMulti" || m == "AttachedStale" || m == "Secondary") {
-    return absl::InvalidArgumentError(StrCat("mode ", m, " is not supported"));
+  if (m == "Secondary") {
+    return absl::InvalidArgumentError(
+        "mode Secondary is not supported (this pageserver keeps no warm secondary locations)");
   }
   return absl::InvalidArgumentError(StrCat("mode: unknown mode '", m,
                                            "' (AttachedSingle, AttachedMulti, AttachedStale, "

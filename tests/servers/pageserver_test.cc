@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <ctime>
 #include <memory>
+#include <filesystem>
 #include <string>
 #include <thread>
 
@@ -287,7 +288,7 @@ TEST_F(PageserverTest, BadInputGets400AndUnknownIds404) {
       {"PUT", "/v1/location_config/" + std::string(kTenant), R"({"mode":"Sideways","generation":1})"},
       {"PUT", "/v1/location_config/" + std::string(kTenant), R"({"mode":"AttachedSingle"})"},
       {"PUT", "/v1/location_config/" + std::string(kTenant), R"({"mode":"Secondary"})"},
-      {"PUT", "/v1/location_config/" + std::string(kTenant), R"({"mode":"AttachedMulti","generation":2})"},
+      {"PUT", "/v1/location_config/" + std::string(kTenant), R"({"mode":"AttachedMulti"})"},
       {"PUT", "/v1/location_config/xyz", R"({"mode":"AttachedSingle","generation":1})"},
       {"PUT", t + "/location_config", R"({"mode":"AttachedSingle","generation":"one"})"},
       {"PUT", tl + "/do_gc", "{nope"},
@@ -341,6 +342,35 @@ TEST_F(PageserverTest, BadInputGets400AndUnknownIds404) {
   EXPECT_EQ(RelSize(kMain, 100, &blocks).error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_EQ(RelSize(kMain, 100, &blocks, "9cc8fcc61f6d357410b7de754b1d9003").error_code(),
             grpc::StatusCode::NOT_FOUND);
+}
+
+// Detached keeps the remote data: the tenant comes back with a newer generation and serves
+// the same pages; the modes Multi and Stale attach too.
+TEST_F(PageserverTest, DetachKeepsRemoteDataAndReattachServesTheSamePages) {
+  Start();
+  CreateTenantAndMain();
+  const uint64_t lsn = LastRecordLsn(kMain);
+  const std::string before = PgClassPage(kMain, lsn).page(0).image();
+  ASSERT_EQ(before.size(), 8192u);
+  const std::string loc = std::string("/v1/tenant/") + kTenant + "/location_config";
+
+  HttpReply r = Call("PUT", loc, R"({"mode":"Detached"})");
+  ASSERT_EQ(r.status, 200) << r.text << ps_->Log();
+  EXPECT_EQ(Call("GET", std::string("/v1/tenant/") + kTenant).status, 404);
+  EXPECT_FALSE(std::filesystem::exists(dir_.path() + "/ps/engine/tenants/" + kTenant));
+  uint32_t blocks = 0;
+  EXPECT_EQ(RelSize(kMain, lsn, &blocks).error_code(), grpc::StatusCode::NOT_FOUND);
+
+  r = Call("PUT", loc, R"({"mode":"AttachedStale","generation":2})");
+  ASSERT_EQ(r.status, 200) << r.text;
+  EXPECT_EQ(LastRecordLsn(kMain), lsn);
+  EXPECT_EQ(PgClassPage(kMain, lsn).page(0).image(), before);
+  r = Call("PUT", loc, R"({"mode":"AttachedMulti","generation":3})");
+  ASSERT_EQ(r.status, 200) << r.text;
+  EXPECT_EQ(Call("GET", std::string("/v1/tenant/") + kTenant).body["generation"], 3);
+  EXPECT_EQ(PgClassPage(kMain, lsn).page(0).image(), before);
+  // An older generation than the attached one is refused.
+  EXPECT_EQ(Call("PUT", loc, R"({"mode":"AttachedSingle","generation":2})").status / 100, 4);
 }
 
 TEST_F(PageserverTest, GetPagesPerRequestStatus) {
