@@ -9,6 +9,7 @@
 
 #include <ctime>
 
+#include "common/jwt_sign.h"
 #include "servers/jwt_util.h"
 
 namespace neon::server {
@@ -28,6 +29,40 @@ class JwtTest : public ::testing::Test {
   testing::Ed25519Key key_;
   std::unique_ptr<JwtVerifier> verifier_;
 };
+
+// neon_local writes the private key at init and signs tokens with it later.
+TEST(Ed25519SignerTest, PrivatePemRoundTripSignsVerifiableTokens) {
+  auto key = Ed25519Signer::Generate();
+  ASSERT_TRUE(key.ok()) << key.status();
+  const std::string pem = (*key)->PrivatePem();
+  EXPECT_NE(pem.find("BEGIN PRIVATE KEY"), std::string::npos) << pem;
+  auto reloaded = Ed25519Signer::FromPrivatePem(pem);
+  ASSERT_TRUE(reloaded.ok()) << reloaded.status();
+  EXPECT_EQ((*reloaded)->PublicPem(), (*key)->PublicPem());
+  auto token =
+      (*reloaded)->Sign(R"({"scope":"tenant","tenant_id":"7c4a1f9e3bd6470c8f3e21a65bd2e980"})");
+  ASSERT_TRUE(token.ok()) << token.status();
+  auto verifier = JwtVerifier::FromPem((*key)->PublicPem());
+  ASSERT_TRUE(verifier.ok()) << verifier.status();
+  auto claims = (*verifier)->Verify(*token, kNow);
+  ASSERT_TRUE(claims.ok()) << claims.status();
+  EXPECT_EQ(claims->scope, "tenant");
+  EXPECT_EQ(claims->tenant_id, kTenant);
+  // Not a key, or not an Ed25519 key.
+  EXPECT_EQ(Ed25519Signer::FromPrivatePem("junk").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EVP_PKEY* ec = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256");
+  ASSERT_NE(ec, nullptr);
+  BIO* bio = BIO_new(BIO_s_mem());
+  PEM_write_bio_PrivateKey(bio, ec, nullptr, nullptr, 0, nullptr, nullptr);
+  char* data = nullptr;
+  const long n = BIO_get_mem_data(bio, &data);
+  const std::string ec_pem(data, static_cast<size_t>(n));
+  BIO_free(bio);
+  EVP_PKEY_free(ec);
+  EXPECT_EQ(Ed25519Signer::FromPrivatePem(ec_pem).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
 
 TEST(Base64UrlTest, RoundTripsAllLengths) {
   std::string bytes;

@@ -1,6 +1,7 @@
 // Copyright neonstore authors. Licensed under the Apache License, Version 2.0.
 //
-// Test helpers: Ed25519 key pairs and signed JWTs minted with OpenSSL.
+// Test helpers: Ed25519 key pairs and signed JWTs (servers/common/jwt_sign.h), aborting on
+// OpenSSL failures so that tests can use them as plain values.
 
 #ifndef NEON_TESTS_SERVERS_JWT_UTIL_H_
 #define NEON_TESTS_SERVERS_JWT_UTIL_H_
@@ -8,7 +9,7 @@
 #include <memory>
 #include <string>
 
-typedef struct evp_pkey_st EVP_PKEY;
+#include "common/jwt_sign.h"
 
 namespace neon::testing {
 
@@ -27,7 +28,7 @@ class Ed25519Key {
   std::string SignWithHeader(const std::string& header_json, const std::string& payload_json) const;
 
  private:
-  EVP_PKEY* key_;
+  std::unique_ptr<server::Ed25519Signer> signer_;
 };
 
 }  // namespace neon::testing
