@@ -67,7 +67,6 @@ class ProposerConnection final : public ProposerLink,
     bool forward = false;
     {
       absl::MutexLock l(&mu_);
-      reading_ = false;
       if (!ok) {
         RequestFinishLocked(grpc::Status::OK, false);  // the proposer closed its side
       } else if (!finish_requested_) {
@@ -81,8 +80,16 @@ class ProposerConnection final : public ProposerLink,
           RequestFinishLocked(ToGrpc(s), false);
         }
       }
+      // While a frame is being handed to the timeline, no further read may start: a Pump on
+      // another thread would start it, its OnReadDone could run on another gRPC thread and
+      // hand the next frame over first (appends arrived out of order, as "gaps").
+      if (!forward) reading_ = false;
     }
-    if (forward) timeline_->Receive(id_, std::move(frame));
+    if (forward) {
+      timeline_->Receive(id_, std::move(frame));
+      absl::MutexLock l(&mu_);
+      reading_ = false;
+    }
     Pump();
   }
 

@@ -50,7 +50,9 @@ class WalConnection final : public WalWatcher, public std::enable_shared_from_th
     bool started = false;
     {
       absl::MutexLock l(&mu_);
-      reading_ = false;
+      // The next read starts only after this message is handled (see Pump): a start and the
+      // feedback behind it, or two feedbacks, are handled in order.
+      if (!ok) reading_ = false;
       started = started_;
       if (!ok) {
         read_closed_ = true;
@@ -71,10 +73,9 @@ class WalConnection final : public WalWatcher, public std::enable_shared_from_th
       } else {
         s = absl::InvalidArgumentError("after start, only feedback messages are accepted");
       }
-      if (!s.ok()) {
-        absl::MutexLock l(&mu_);
-        RequestFinishLocked(ToGrpc(s));
-      }
+      absl::MutexLock l(&mu_);
+      reading_ = false;
+      if (!s.ok()) RequestFinishLocked(ToGrpc(s));
     }
     Pump();
   }

@@ -536,6 +536,11 @@ TEST_F(WalpumpClusterTest, SurvivesKillsLosesNothingAndBranchesAreIsolated) {
               static_cast<unsigned long>(final_history));
 
   EXPECT_EQ(walpump_->Stop(), 0) << walpump_->Log();
+  // Every append reached the safekeepers in order: none was refused as non-contiguous.
+  for (int i = 0; i < 3; i++) {
+    EXPECT_EQ(sks_[i]->Log().find("non-contiguous append"), std::string::npos)
+        << "safekeeper " << i + 1;
+  }
 }
 
 }  // namespace

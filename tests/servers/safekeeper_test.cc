@@ -222,6 +222,36 @@ TEST_F(SafekeeperClusterTest, ReplicatesCommitsAndStreamsCommittedWal) {
   EXPECT_NE(metrics.text.find("safekeeper_wal_sent_bytes_total"), std::string::npos);
 }
 
+// Many small appends with acknowledgements interleaved, as a WAL stream of short commits
+// produces: every append is contiguous, no connection is refused or dropped.
+TEST_F(SafekeeperClusterTest, SmallInterleavedAppendsStayContiguous) {
+  ASSERT_NO_FATAL_FAILURE(StartAll());
+  ASSERT_NO_FATAL_FAILURE(CreateOnAll());
+  auto p = NewProposer();
+  ASSERT_NO_FATAL_FAILURE(Elect(*p, {0, 1, 2}));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(4);
+  size_t appended = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    for (int k = 0; k < 20; k++) {
+      ASSERT_TRUE(p->ProposeBytes(200 + (appended % 7) * 37, 1000));
+      appended++;
+    }
+    const uint64_t target = p->proposer().available_lsn().value();
+    p->RunUntil([&] { return p->proposer().commit_lsn().value() >= target; }, 50);
+  }
+  const bool all_committed = p->RunUntil([&] {
+    return p->proposer().commit_lsn() == p->proposer().available_lsn();
+  });
+  for (const std::string& e : p->step_errors) ADD_FAILURE() << "step error: " << e;
+  for (const auto& [node, st] : p->closed) {
+    ADD_FAILURE() << "node " << node + 1 << " closed: " << st.error_message();
+  }
+  ASSERT_TRUE(all_committed) << p->proposer().commit_lsn().ToString() << " of "
+                             << p->proposer().available_lsn().ToString();
+  std::printf("[ safekeeper ] %zu small appends, %lu bytes, all contiguous\n", appended,
+              static_cast<unsigned long>(p->proposer().available_lsn().value() - kStart));
+}
+
 TEST_F(SafekeeperClusterTest, ReadersGetUncommittedWalOnlyWhenAskedFor) {
   ASSERT_NO_FATAL_FAILURE(StartAll());
   ASSERT_NO_FATAL_FAILURE(CreateOnAll());
