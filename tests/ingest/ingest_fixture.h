@@ -12,15 +12,24 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
+#include <utility>
 
+#include "absl/status/status.h"
 #include "neon/engine.h"
 #include "neon/redo.h"
 #include "neon/wal_ingest.h"
 #include "wal/pg_cluster.h"
 
 namespace neon::testing {
+
+// (db, relfilenode) -> access method, for every database of `pg` that accepts connections
+// ("S" for sequences; relations of mapped catalogs included; db 0 for shared catalogs).
+absl::Status CollectAccessMethods(PgCluster& pg,
+                                  std::map<std::pair<uint32_t, uint32_t>, std::string>* out);
 
 class IngestFixture : public ::testing::Test {
  public:

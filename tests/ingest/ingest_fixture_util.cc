@@ -18,37 +18,6 @@ std::string* g_error = nullptr;
 Lsn g_end;
 std::map<std::pair<uint32_t, uint32_t>, std::string>* g_ams = nullptr;
 
-// (db, relfilenode) -> access method, for every database that accepts
-// connections ("S" for sequences; relations of mapped catalogs included).
-absl::Status CollectAccessMethods(PgCluster& pg) {
-  auto dbs = pg.Sql("SELECT oid || ' ' || datname FROM pg_database WHERE datallowconn");
-  if (!dbs.ok()) return dbs.status();
-  std::istringstream in(*dbs);
-  std::string line;
-  while (std::getline(in, line)) {
-    const size_t sp = line.find(' ');
-    const uint32_t db = static_cast<uint32_t>(std::stoul(line.substr(0, sp)));
-    auto rows = pg.Sql(
-        "SELECT CASE WHEN c.reltablespace = 1664 THEN 0 ELSE 1 END || ' ' || "
-        "pg_relation_filenode(c.oid) || ' ' || "
-        "CASE WHEN c.relkind = 'S' THEN 'S' ELSE coalesce(a.amname, 'none') END "
-        "FROM pg_class c LEFT JOIN pg_am a ON a.oid = c.relam "
-        "WHERE pg_relation_filenode(c.oid) IS NOT NULL",
-        line.substr(sp + 1));
-    if (!rows.ok()) return rows.status();
-    std::istringstream r(*rows);
-    std::string row;
-    while (std::getline(r, row)) {
-      std::istringstream f(row);
-      int local;
-      uint32_t node;
-      std::string am;
-      f >> local >> node >> am;
-      (*g_ams)[{local ? db : 0, node}] = am;
-    }
-  }
-  return absl::OkStatus();
-}
 
 absl::Status BuildCluster() {
   if (!PgAvailable()) {
@@ -85,7 +54,7 @@ absl::Status BuildCluster() {
   r = pg.Sql("BEGIN; INSERT INTO t VALUES (900001, 'left prepared', 0); "
              "PREPARE TRANSACTION 'left_open';");
   if (!r.ok()) return r.status();
-  if (auto s = CollectAccessMethods(pg); !s.ok()) return s;
+  if (auto s = CollectAccessMethods(pg, g_ams); !s.ok()) return s;
   if (auto s = pg.Stop("fast"); !s.ok()) return s;
   // The end of WAL: after the last record (the shutdown checkpoint).
   WalSegmentReader reader(NewPosixFileSystem(), pg.wal_dir(), Lsn(16ull << 20));
@@ -99,6 +68,37 @@ absl::Status BuildCluster() {
 }
 
 }  // namespace
+
+absl::Status CollectAccessMethods(PgCluster& pg,
+                                  std::map<std::pair<uint32_t, uint32_t>, std::string>* out) {
+  auto dbs = pg.Sql("SELECT oid || ' ' || datname FROM pg_database WHERE datallowconn");
+  if (!dbs.ok()) return dbs.status();
+  std::istringstream in(*dbs);
+  std::string line;
+  while (std::getline(in, line)) {
+    const size_t sp = line.find(' ');
+    const uint32_t db = static_cast<uint32_t>(std::stoul(line.substr(0, sp)));
+    auto rows = pg.Sql(
+        "SELECT CASE WHEN c.reltablespace = 1664 THEN 0 ELSE 1 END || ' ' || "
+        "pg_relation_filenode(c.oid) || ' ' || "
+        "CASE WHEN c.relkind = 'S' THEN 'S' ELSE coalesce(a.amname, 'none') END "
+        "FROM pg_class c LEFT JOIN pg_am a ON a.oid = c.relam "
+        "WHERE pg_relation_filenode(c.oid) IS NOT NULL",
+        line.substr(sp + 1));
+    if (!rows.ok()) return rows.status();
+    std::istringstream r(*rows);
+    std::string row;
+    while (std::getline(r, row)) {
+      std::istringstream f(row);
+      int local;
+      uint32_t node;
+      std::string am;
+      f >> local >> node >> am;
+      (*out)[{local ? db : 0, node}] = am;
+    }
+  }
+  return absl::OkStatus();
+}
 
 void IngestFixture::SetUpTestSuite() {
   if (g_cluster != nullptr) return;

@@ -23,6 +23,7 @@
 
 #include "base/str_cat.h"
 #include "ingest/datadir_util.h"
+#include "ingest/ingest_fixture.h"
 #include "ingest/page_mask.h"
 #include "neon/engine.h"
 #include "neon/postgres_redo.h"
@@ -40,6 +41,7 @@ using testing::PgCluster;
 using testing::ReadDatadirBlock;
 using testing::RunCommand;
 using testing::ScanDatadir;
+using testing::VmBitsSubset;
 
 std::string ReadWholeFile(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
@@ -71,35 +73,6 @@ struct Suite {
 };
 Suite* g = nullptr;
 
-absl::Status CollectAccessMethods(PgCluster& pg) {
-  auto dbs = pg.Sql("SELECT oid || ' ' || datname FROM pg_database WHERE datallowconn");
-  if (!dbs.ok()) return dbs.status();
-  std::istringstream in(*dbs);
-  std::string line;
-  while (std::getline(in, line)) {
-    const size_t sp = line.find(' ');
-    const uint32_t db = static_cast<uint32_t>(std::stoul(line.substr(0, sp)));
-    auto rows = pg.Sql(
-        "SELECT CASE WHEN c.reltablespace = 1664 THEN 0 ELSE 1 END || ' ' || "
-        "pg_relation_filenode(c.oid) || ' ' || "
-        "CASE WHEN c.relkind = 'S' THEN 'S' ELSE coalesce(a.amname, 'none') END "
-        "FROM pg_class c LEFT JOIN pg_am a ON a.oid = c.relam "
-        "WHERE pg_relation_filenode(c.oid) IS NOT NULL",
-        line.substr(sp + 1));
-    if (!rows.ok()) return rows.status();
-    std::istringstream r(*rows);
-    std::string row;
-    while (std::getline(r, row)) {
-      std::istringstream f(row);
-      int local;
-      uint32_t node;
-      std::string am;
-      f >> local >> node >> am;
-      g->ams[{local ? db : 0, node}] = am;
-    }
-  }
-  return absl::OkStatus();
-}
 
 absl::Status Build() {
   if (!PgAvailable()) return absl::FailedPreconditionError("no PostgreSQL 15 (install-deps.sh)");
@@ -159,7 +132,7 @@ absl::Status Build() {
   // Some more after the backup, then a clean shutdown.
   r = pg.RunAsServerUser("pgbench -n -c 2 -j 2 -t 200 -U postgres postgres");
   if (!r.ok()) return r.status();
-  if (auto s = CollectAccessMethods(pg); !s.ok()) return s;
+  if (auto s = testing::CollectAccessMethods(pg, &g->ams); !s.ok()) return s;
   if (auto s = pg.Stop("fast"); !s.ok()) return s;
 
   const std::string label = ReadWholeFile(g->backup + "/backup_label");
@@ -245,15 +218,6 @@ class OnlineBackupTest : public ::testing::Test {
   std::shared_ptr<Tenant> tenant_;
   std::shared_ptr<Timeline> timeline_;
 };
-
-// Every bit set in `ours` is set in `theirs` (both masked VM pages): see
-// page_oracle_test.cc.
-bool VmBitsSubset(const std::string& ours, const std::string& theirs) {
-  for (size_t i = 24; i < 8192; i++) {
-    if ((ours[i] & ~theirs[i]) != 0) return false;
-  }
-  return ours.substr(0, 24) == theirs.substr(0, 24);
-}
 
 TEST_F(OnlineBackupTest, ImportThenRestOfWalEqualsTheStoppedServer) {
 #ifndef NEON_WALREDO_PATH

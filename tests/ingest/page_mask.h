@@ -15,6 +15,9 @@ namespace neon::testing {
 // "hash", "gin", "gist", "spgist", "brin"), "S" for sequences, anything else
 // for a generic page. VM fork pages have only their LSN and checksum masked.
 void MaskPage(std::string* page, const std::string& am, uint8_t fork, uint32_t blkno);
+// Every bit set in `ours` is set in `theirs` (two masked visibility-map pages): redo may leave
+// a bit clear that the server set (page_oracle_test.cc explains when), never the reverse.
+bool VmBitsSubset(const std::string& ours, const std::string& theirs);
 
 }  // namespace neon::testing
 

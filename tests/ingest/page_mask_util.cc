@@ -223,4 +223,11 @@ void MaskPage(std::string* page, const std::string& am, uint8_t fork, uint32_t b
   }
 }
 
+bool VmBitsSubset(const std::string& ours, const std::string& theirs) {
+  for (size_t i = 24; i < 8192; i++) {
+    if ((ours[i] & ~theirs[i]) != 0) return false;
+  }
+  return ours.substr(0, 24) == theirs.substr(0, 24);
+}
+
 }  // namespace neon::testing

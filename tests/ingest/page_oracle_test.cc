@@ -29,16 +29,9 @@ using testing::IngestFixture;
 using testing::MaskPage;
 using testing::ReadDatadirBlock;
 using testing::ScanDatadir;
+using testing::VmBitsSubset;
 
 class PageOracleTest : public IngestFixture {};
-
-// Every bit set in `ours` is set in `theirs` (both masked VM pages).
-bool VmBitsSubset(const std::string& ours, const std::string& theirs) {
-  for (size_t i = 24; i < 8192; i++) {
-    if ((ours[i] & ~theirs[i]) != 0) return false;
-  }
-  return ours.substr(0, 24) == theirs.substr(0, 24);
-}
 
 TEST_F(PageOracleTest, EveryBlockEqualsTheDataDirectoryAfterMasking) {
 #ifndef NEON_WALREDO_PATH
