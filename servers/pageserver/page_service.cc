@@ -115,7 +115,11 @@ class GetPagesReactor final : public grpc::ServerBidiReactor<GetPageRequest, Get
   }
 
   void OnReadDone(bool ok) override {
+    // Checked before locking: incoming_ is only touched by the read, and WaitLsn locks the
+    // timeline.
+    const bool quick = ok && ServableInline(incoming_);
     Actions a;
+    std::vector<Slot*> batch;
     {
       absl::MutexLock l(&mu_);
       reading_ = false;
@@ -124,9 +128,19 @@ class GetPagesReactor final : public grpc::ServerBidiReactor<GetPageRequest, Get
       } else if (!broken_) {
         slots_.emplace_back();
         slots_.back().req = std::move(incoming_);
+        // A lone request (nothing queued before it, no worker task) is served right here:
+        // the hops to a worker and back cost more than its read.
+        if (quick && !worker_ && next_unserved_ + 1 == slots_.size()) {
+          worker_ = true;
+          TakeBatch(&batch);
+        }
       }
       incoming_.Clear();
-      a = NextActions();
+      if (batch.empty()) a = NextActions();
+    }
+    if (!batch.empty()) {
+      Complete(batch);
+      return;
     }
     Run(a);
   }
@@ -218,6 +232,12 @@ class GetPagesReactor final : public grpc::ServerBidiReactor<GetPageRequest, Get
       absl::MutexLock l(&mu_);
       if (!broken_) TakeBatch(&batch);
     }
+    Complete(batch);
+  }
+
+  // Answers `batch` (REQUIRES: taken by TakeBatch by the holder of worker_), then gives
+  // up worker_ and carries out what follows.
+  void Complete(const std::vector<Slot*>& batch) {
     if (!batch.empty()) Answer(batch);
     Actions a;
     {
@@ -247,6 +267,16 @@ class GetPagesReactor final : public grpc::ServerBidiReactor<GetPageRequest, Get
       batch->push_back(&next);
       next_unserved_++;
     }
+  }
+
+  // Whether `req` may be served on the gRPC thread that read it: one block whose read LSN
+  // is already ingested. A read that must wait for WAL, or a large one, goes to the workers
+  // so that it cannot hold up gRPC's threads.
+  bool ServableInline(const GetPageRequest& req) {
+    if (req.block_number_size() != 1 || !CheckGetPageRequest(req).ok()) return false;
+    const neon::ReadLsn r = ToReadLsn(req.read_lsn());
+    const Lsn wait_for = r.not_modified_since.valid() ? r.not_modified_since : r.request_lsn;
+    return wait_for.valid() && tl_->WaitLsn(wait_for, 0).ok();
   }
 
   // Waits until the read's not_modified_since LSN (request_lsn when that is 0, the

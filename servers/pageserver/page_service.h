@@ -2,7 +2,9 @@
 //
 // page_api.PageService (lib/remote/proto/page_service.proto) over the engine, with gRPC's
 // callback API: unary calls answer on the calling gRPC thread; each GetPages stream is a
-// reactor (no thread per stream) whose reads run on the service's GetPages worker pool.
+// reactor (no thread per stream) whose reads run on the service's GetPages worker pool,
+// except a lone single-block request whose read LSN is already ingested: the gRPC thread
+// that read it serves it (the hops to a worker and back cost more than such a read).
 //
 // GetPages: the reactor keeps reading requests while earlier ones are served, up to
 // kMaxGetPagesInFlight per stream (then it stops reading until answers are written). One
