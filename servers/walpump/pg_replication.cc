@@ -46,39 +46,6 @@ std::string Trimmed(const char* s) {
   return out;
 }
 
-uint64_t OctalField(const char* p, size_t n) {
-  uint64_t v = 0;
-  for (size_t i = 0; i < n && p[i] != '\0' && p[i] != ' '; i++) {
-    if (p[i] < '0' || p[i] > '7') return UINT64_MAX;
-    v = v * 8 + uint64_t(p[i] - '0');
-  }
-  return v;
-}
-
-// Postgres's server-side archive ends after its last entry; the two zero blocks that end a
-// tar file are the client's to add (pg_basebackup does). Walks the entries and adds them
-// when the archive ends exactly after an entry; anything else is an error.
-absl::Status TerminateTar(std::string* tar) {
-  size_t pos = 0;
-  while (pos + 512 <= tar->size()) {
-    const char* h = tar->data() + pos;
-    bool zero = true;
-    for (int i = 0; i < 512 && zero; i++) zero = h[i] == '\0';
-    if (zero) return absl::OkStatus();  // already terminated
-    const uint64_t size = OctalField(h + 124, 12);
-    if (size == UINT64_MAX) {
-      return absl::DataLossError(StrCat("base backup archive: bad entry size at offset ", pos));
-    }
-    pos += 512 + (size + 511) / 512 * 512;
-  }
-  if (pos != tar->size()) {
-    return absl::DataLossError(StrCat("base backup archive ends inside an entry (", tar->size(),
-                                      " bytes, entry ends at ", pos, ")"));
-  }
-  tar->append(1024, '\0');
-  return absl::OkStatus();
-}
-
 absl::StatusOr<Lsn> LsnColumn(PGresult* r, int row, int col, const char* what) {
   absl::StatusOr<Lsn> l = Lsn::Parse(PQgetvalue(r, row, col));
   if (!l.ok()) return absl::InternalError(StrCat(what, ": unexpected LSN text ", PQgetvalue(r, row, col)));
@@ -232,7 +199,6 @@ absl::StatusOr<BaseBackupResult> PgReplicationConnection::BaseBackup(
   if (archives > 1) {
     return absl::FailedPreconditionError("the source has user tablespaces; they cannot be imported");
   }
-  NEON_RETURN_IF_ERROR(TerminateTar(&out.tar));
   if (progress) progress(out.tar.size());
   return out;
 }

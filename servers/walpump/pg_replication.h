@@ -33,7 +33,10 @@ struct BaseBackupResult {
   Lsn start_lsn;   // the backup's checkpoint redo pointer
   Lsn end_lsn;     // the end of its XLOG_BACKUP_END record
   uint32_t timeline = 0;
-  std::string tar;  // the main tablespace's archive, WAL included, terminated
+  // The main tablespace's archive with the backup's WAL, as the server sends it: without the
+  // two zero blocks that end a tar file (the pageserver's import accepts that; it checks
+  // that the archive ends at an entry boundary).
+  std::string tar;
 };
 
 // One message of the replication stream.

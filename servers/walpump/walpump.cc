@@ -18,6 +18,7 @@
 #include "common/http_server.h"
 #include "common/log.h"
 #include "httplib.h"
+#include "neon/file_system.h"
 #include "nlohmann/json.hpp"
 #include "walpump/pg_replication.h"
 #include "walpump/safekeeper_set.h"
@@ -55,36 +56,31 @@ json StateJson(const WalPumpOptions& o, const State& s) {
           {"slot", o.slot}};
 }
 
-absl::Status WriteFileAtomically(const std::string& path, const std::string& text) {
+// status.json is for readers only (neon_local, operators): replaced atomically, not synced,
+// so the streaming loop never waits for a disk flush to report progress.
+void WriteStatusFile(const std::string& path, const std::string& text) {
   const std::string tmp = path + ".tmp";
   {
     std::ofstream f(tmp, std::ios::trunc);
     f << text;
-    f.flush();
-    if (!f) return absl::UnavailableError(StrCat("cannot write ", tmp));
-  }
-  // fsync the file, then rename and fsync the directory: the state must survive a crash.
-  if (FILE* f = std::fopen(tmp.c_str(), "r+"); f != nullptr) {
-    ::fsync(fileno(f));
-    std::fclose(f);
+    if (!f) return;
   }
   std::error_code ec;
   std::filesystem::rename(tmp, path, ec);
-  if (ec) return absl::UnavailableError(StrCat("rename ", tmp, ": ", ec.message()));
-  if (FILE* d = std::fopen(std::filesystem::path(path).parent_path().c_str(), "r"); d != nullptr) {
-    ::fsync(fileno(d));
-    std::fclose(d);
-  }
-  return absl::OkStatus();
+}
+
+// state.json must survive a crash: written durably (temp file, sync, rename, sync the dir).
+absl::Status WriteStateFile(const WalPumpOptions& o, const State& s) {
+  return WriteFileAtomic(*NewPosixFileSystem(), o.state_dir + "/state.json",
+                         StateJson(o, s).dump(2) + "\n");
 }
 
 absl::StatusOr<std::optional<State>> LoadState(const WalPumpOptions& o) {
   const std::string path = o.state_dir + "/state.json";
-  std::ifstream f(path);
-  if (!f) return std::optional<State>();
-  std::stringstream ss;
-  ss << f.rdbuf();
-  json j = json::parse(ss.str(), nullptr, false);
+  absl::StatusOr<std::string> text = ReadFileToString(*NewPosixFileSystem(), path);
+  if (absl::IsNotFound(text.status())) return std::optional<State>();
+  NEON_RETURN_IF_ERROR(text.status());
+  json j = json::parse(*text, nullptr, false);
   auto bad = [&](const std::string& why) {
     return absl::DataLossError(StrCat(path, ": ", why, "; move it away to start over"));
   };
@@ -242,7 +238,7 @@ class WalPump {
       j["safekeepers_connected"] = set_->connected();
     }
     if (!error_.empty()) j["error"] = error_;
-    (void)WriteFileAtomically(o_.state_dir + "/status.json", j.dump(2) + "\n");
+    WriteStatusFile(o_.state_dir + "/status.json", j.dump(2) + "\n");
     last_status_write_ = Clock::now();
   }
 
@@ -424,8 +420,7 @@ class WalPump {
     }
     s.import_lsn = bb.end_lsn;
     state_ = s;
-    NEON_RETURN_IF_ERROR(WriteFileAtomically(o_.state_dir + "/state.json",
-                                             StateJson(o_, *state_).dump(2) + "\n"));
+    NEON_RETURN_IF_ERROR(WriteStateFile(o_, *state_));
     server::LogInfo("basebackup_imported", {{"tenant_id", o_.tenant_id.ToString()},
                                             {"timeline_id", o_.timeline_id.ToString()},
                                             {"lsn", bb.end_lsn.ToString()}});
@@ -453,8 +448,7 @@ class WalPump {
       }
     }
     state_->safekeepers_created = true;
-    NEON_RETURN_IF_ERROR(WriteFileAtomically(o_.state_dir + "/state.json",
-                                             StateJson(o_, *state_).dump(2) + "\n"));
+    NEON_RETURN_IF_ERROR(WriteStateFile(o_, *state_));
     server::LogInfo("safekeeper_timelines_created",
                     {{"start_lsn", state_->import_lsn.ToString()},
                      {"safekeepers", int64_t(o_.safekeeper_http.size())}});
