@@ -45,11 +45,13 @@
 #include "bench/pagebench/dataset.h"
 #include "bench/pagebench/echo_server.h"
 #include "bench/pagebench/load.h"
-#include "bench/pagebench/process.h"
 #include "httplib.h"
+#include "servers/child_process.h"
 
 namespace neon::pagebench {
 namespace {
+
+using testing::ChildProcess;
 
 constexpr int kStartTimeoutMs = 120000;
 constexpr int kVerifySamples = 64;

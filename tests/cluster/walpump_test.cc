@@ -12,10 +12,7 @@
 // the main timeline are exported as full basebackups; stock Postgres servers started on them
 // show exactly the rows committed before each point.
 
-#include <fcntl.h>
-#include <signal.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <grpcpp/grpcpp.h>
@@ -38,6 +35,7 @@
 #include "nlohmann/json.hpp"
 #include "page_service.grpc.pb.h"
 #include "servers/broker_process.h"
+#include "servers/child_process.h"
 #include "servers/pageserver_process.h"
 #include "servers/safekeeper_process.h"
 #include "wal/pg_cluster.h"
@@ -63,58 +61,6 @@ std::string Trim(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
   return s;
 }
-
-// neon_walpump as a child process with its log in a file.
-class WalpumpProcess {
- public:
-  WalpumpProcess(std::vector<std::string> args, std::string log_path)
-      : args_(std::move(args)), log_path_(std::move(log_path)) {}
-  ~WalpumpProcess() { Kill(); }
-  void Start() {
-    std::vector<std::string> all = {NEON_WALPUMP_PATH};
-    all.insert(all.end(), args_.begin(), args_.end());
-    pid_ = fork();
-    if (pid_ == 0) {
-      std::vector<char*> argv;
-      for (auto& a : all) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      const int fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-      dup2(fd, 1);
-      dup2(fd, 2);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-  }
-  void Kill() {
-    if (pid_ <= 0) return;
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-    pid_ = -1;
-  }
-  int Stop() {
-    if (pid_ <= 0) return -1;
-    kill(pid_, SIGTERM);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-  bool Running() {
-    if (pid_ <= 0) return false;
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      return false;
-    }
-    return true;
-  }
-  std::string Log() const { return ReadAll(log_path_); }
-
- private:
-  std::vector<std::string> args_;
-  std::string log_path_;
-  pid_t pid_ = -1;
-};
 
 bool WaitUntil(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -194,20 +140,22 @@ class WalpumpClusterTest : public ::testing::Test {
   }
 
   void StartWalpump() {
+    std::vector<std::string> groups;
     std::string sks, http;
     for (int i = 0; i < 3; i++) {
       sks += (i ? "," : "") + std::string("127.0.0.1:") + std::to_string(sk_ports_[i]);
       http += (i ? "," : "") + std::string("127.0.0.1:") + std::to_string(sk_http_[i]);
     }
-    walpump_ = std::make_unique<WalpumpProcess>(
-        std::vector<std::string>{
-            "--source=host=" + pg_->socket_dir() + " port=5432 user=postgres dbname=postgres",
-            "--pageserver=127.0.0.1:" + std::to_string(ps_->http_port()),
-            "--safekeepers=" + sks, "--safekeeper-http=" + http,
-            std::string("--tenant-id=") + kTenant, std::string("--timeline-id=") + kMain,
-            "--state-dir=" + dir_.path() + "/walpump"},
-        dir_.path() + "/walpump.log");
-    walpump_->Start();
+    auto p = ChildProcess::Start(
+        {NEON_WALPUMP_PATH,
+         "--source=host=" + pg_->socket_dir() + " port=5432 user=postgres dbname=postgres",
+         "--pageserver=127.0.0.1:" + std::to_string(ps_->http_port()), "--safekeepers=" + sks,
+         "--safekeeper-http=" + http, std::string("--tenant-id=") + kTenant,
+         std::string("--timeline-id=") + kMain, "--state-dir=" + dir_.path() + "/walpump"},
+        dir_.path() + "/walpump.log" + std::to_string(++walpump_starts_), "event=walpump_starting",
+        30000, &groups);
+    ASSERT_TRUE(p.ok()) << p.status();
+    walpump_ = std::move(*p);
   }
 
   json WalpumpStatus() {
@@ -404,12 +352,13 @@ class WalpumpClusterTest : public ::testing::Test {
   int sk_ports_[3] = {0, 0, 0};
   int sk_http_[3] = {0, 0, 0};
   std::unique_ptr<PgCluster> pg_;
-  std::unique_ptr<WalpumpProcess> walpump_;
+  std::unique_ptr<ChildProcess> walpump_;
+  int walpump_starts_ = 0;
   std::unique_ptr<page_api::PageService::Stub> stub_;
 };
 
 TEST_F(WalpumpClusterTest, SurvivesKillsLosesNothingAndBranchesAreIsolated) {
-  StartWalpump();
+  ASSERT_NO_FATAL_FAILURE(StartWalpump());
   ASSERT_TRUE(WaitStreaming(180s)) << WalpumpStatus().dump();
   const json st = WalpumpStatus();
   const uint64_t import_lsn = ParseLsnText(st["start_lsn"].get<std::string>());
@@ -463,7 +412,7 @@ TEST_F(WalpumpClusterTest, SurvivesKillsLosesNothingAndBranchesAreIsolated) {
   walpump_->Kill();
   std::this_thread::sleep_for(1500ms);
   const uint64_t c2 = Count("pgbench_history");
-  StartWalpump();
+  ASSERT_NO_FATAL_FAILURE(StartWalpump());
   ASSERT_TRUE(WaitStreaming(60s)) << WalpumpStatus().dump();
   std::this_thread::sleep_for(3s);
   const uint64_t c3 = Count("pgbench_history");

@@ -1,13 +1,14 @@
 // Copyright neonstore authors. Licensed under the Apache License, Version 2.0.
 //
-// A child process for pagebench (the pageserver, the echo server): started with its
-// output in a log file, ready once a regular expression matches the log, stopped with
-// SIGTERM (SIGKILL if it is still running when the object goes away).
+// A child process for tests and benchmarks (the servers, pagebench's echo server): started
+// with its output in a log file, ready once a regular expression matches the log, stopped
+// with SIGTERM or killed with SIGKILL (SIGKILL if it is still running when the object goes
+// away).
 //
 // Thread safety: one thread uses a ChildProcess.
 
-#ifndef NEON_BENCH_PAGEBENCH_PROCESS_H_
-#define NEON_BENCH_PAGEBENCH_PROCESS_H_
+#ifndef NEON_TESTS_SERVERS_CHILD_PROCESS_H_
+#define NEON_TESTS_SERVERS_CHILD_PROCESS_H_
 
 #include <sys/types.h>
 
@@ -17,7 +18,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace neon::pagebench {
+namespace neon::testing {
 
 class ChildProcess {
  public:
@@ -36,6 +37,8 @@ class ChildProcess {
   // SIGTERM, then waits up to `timeout_ms`: the exit status (128 + signal if killed by
   // one), or -1 on timeout (the destructor then kills it).
   int Stop(int timeout_ms = 30000);
+  // SIGKILL and reap (a crash, for tests).
+  void Kill();
   std::string Log() const;
 
  private:
@@ -44,6 +47,6 @@ class ChildProcess {
   std::string log_path_;
 };
 
-}  // namespace neon::pagebench
+}  // namespace neon::testing
 
-#endif  // NEON_BENCH_PAGEBENCH_PROCESS_H_
+#endif  // NEON_TESTS_SERVERS_CHILD_PROCESS_H_

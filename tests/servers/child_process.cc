@@ -1,6 +1,6 @@
 // Copyright neonstore authors. Licensed under the Apache License, Version 2.0.
 
-#include "bench/pagebench/process.h"
+#include "servers/child_process.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -13,7 +13,7 @@
 #include <sstream>
 #include <thread>
 
-namespace neon::pagebench {
+namespace neon::testing {
 namespace {
 
 std::string ReadAll(const std::string& path) {
@@ -65,11 +65,13 @@ absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(
   return absl::UnavailableError(argv[0] + " was not ready in time:\n" + ReadAll(log_path));
 }
 
-ChildProcess::~ChildProcess() {
-  if (pid_ > 0) {
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-  }
+ChildProcess::~ChildProcess() { Kill(); }
+
+void ChildProcess::Kill() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGKILL);
+  waitpid(pid_, nullptr, 0);
+  pid_ = -1;
 }
 
 int ChildProcess::Stop(int timeout_ms) {
@@ -89,4 +91,4 @@ int ChildProcess::Stop(int timeout_ms) {
 
 std::string ChildProcess::Log() const { return ReadAll(log_path_); }
 
-}  // namespace neon::pagebench
+}  // namespace neon::testing
