@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "servers/child_process.h"
+
 namespace neon::testing {
 
 // A scratch directory removed at destruction.
@@ -45,11 +47,10 @@ class BrokerProcess {
 
  private:
   BrokerProcess() = default;
-  pid_t pid_ = -1;
+  std::unique_ptr<TempDir> dir_;  // holds the log; declared first, destroyed last
+  std::unique_ptr<ChildProcess> child_;
   int grpc_port_ = 0;
   int http_port_ = 0;
-  std::unique_ptr<TempDir> dir_;
-  std::string log_path_;
 };
 
 // Runs the broker to completion (expected to exit by itself, e.g. on bad flags) with a

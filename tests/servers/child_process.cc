@@ -23,28 +23,57 @@ std::string ReadAll(const std::string& path) {
   return ss.str();
 }
 
+// fork + exec with stdout and stderr in `log_path`; the child's pid (-1 if fork failed).
+pid_t Spawn(const std::vector<std::string>& argv, const std::string& log_path) {
+  std::vector<std::string> args = argv;
+  std::vector<char*> cargs;
+  for (std::string& a : args) cargs.push_back(a.data());
+  cargs.push_back(nullptr);
+  const pid_t pid = fork();
+  if (pid != 0) return pid;
+  const int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd >= 0) {
+    dup2(fd, 1);
+    dup2(fd, 2);
+  }
+  execv(cargs[0], cargs.data());
+  _exit(127);
+}
+
+// Waits up to `timeout_ms` for `pid` to exit: its status, or -1 if it still runs.
+int WaitExit(pid_t pid, int timeout_ms) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (true) {
+    int status = 0;
+    if (waitpid(pid, &status, WNOHANG) == pid) {
+      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+    if (std::chrono::steady_clock::now() > deadline) return -1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
 }  // namespace
+
+int ChildProcess::RunToExit(const std::vector<std::string>& argv, const std::string& log_path,
+                            int timeout_ms) {
+  const pid_t pid = Spawn(argv, log_path);
+  if (pid < 0) return -1;
+  const int rc = WaitExit(pid, timeout_ms);
+  if (rc == -1) {
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+  }
+  return rc;
+}
 
 absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(
     const std::vector<std::string>& argv, const std::string& log_path, const std::string& ready,
     int timeout_ms, std::vector<std::string>* groups) {
   std::unique_ptr<ChildProcess> p(new ChildProcess());
   p->log_path_ = log_path;
-  std::vector<std::string> args = argv;
-  std::vector<char*> cargs;
-  for (std::string& a : args) cargs.push_back(a.data());
-  cargs.push_back(nullptr);
-  p->pid_ = fork();
+  p->pid_ = Spawn(argv, log_path);
   if (p->pid_ < 0) return absl::UnavailableError("fork failed");
-  if (p->pid_ == 0) {
-    const int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd >= 0) {
-      dup2(fd, 1);
-      dup2(fd, 2);
-    }
-    execv(cargs[0], cargs.data());
-    _exit(127);
-  }
   const std::regex re(ready);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   while (std::chrono::steady_clock::now() < deadline) {
@@ -77,16 +106,9 @@ void ChildProcess::Kill() {
 int ChildProcess::Stop(int timeout_ms) {
   if (pid_ <= 0) return -1;
   kill(pid_, SIGTERM);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (std::chrono::steady_clock::now() < deadline) {
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return -1;
+  const int rc = WaitExit(pid_, timeout_ms);
+  if (rc != -1) pid_ = -1;
+  return rc;
 }
 
 std::string ChildProcess::Log() const { return ReadAll(log_path_); }

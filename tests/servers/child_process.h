@@ -30,6 +30,11 @@ class ChildProcess {
                                                              const std::string& ready,
                                                              int timeout_ms,
                                                              std::vector<std::string>* groups);
+  // Runs argv[0] with `argv` (output to `log_path`) expecting it to exit by itself (bad
+  // flags...): its exit status (128 + signal if killed by one), or -1 when it is still
+  // running after `timeout_ms` (it is then killed).
+  static int RunToExit(const std::vector<std::string>& argv, const std::string& log_path,
+                       int timeout_ms);
   ~ChildProcess();
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;

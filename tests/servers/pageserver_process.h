@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "servers/child_process.h"
+
 namespace neon::testing {
 
 class PageserverProcess {
@@ -35,10 +37,9 @@ class PageserverProcess {
 
  private:
   PageserverProcess() = default;
-  pid_t pid_ = -1;
+  std::unique_ptr<ChildProcess> child_;
   int grpc_port_ = 0;
   int http_port_ = 0;
-  std::string log_path_;
 };
 
 }  // namespace neon::testing

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "nlohmann/json.hpp"
+#include "servers/child_process.h"
 
 namespace neon::testing {
 
@@ -38,11 +39,10 @@ class SafekeeperProcess {
 
  private:
   SafekeeperProcess() = default;
-  pid_t pid_ = -1;
+  std::unique_ptr<ChildProcess> child_;
   int pg_port_ = 0;
   int http_port_ = 0;
   std::string workdir_;
-  std::string log_path_;
 };
 
 // Runs the safekeeper expecting it to exit by itself (bad flags...); its exit status (-1 on
