@@ -13,10 +13,7 @@ namespace neon::pageserver {
 namespace {
 
 using nlohmann::json;
-
-absl::Status FieldError(std::string_view field, std::string_view what) {
-  return absl::InvalidArgumentError(StrCat(field, ": ", what));
-}
+using server::FieldError;
 
 // A field of TenantConfig: its JSON name and how to set it.
 enum class Kind { kBytes, kCount, kDuration, kOptCount };
@@ -102,36 +99,6 @@ absl::StatusOr<Lsn> ParseLsnField(std::string_view text, std::string_view field)
   absl::StatusOr<Lsn> lsn = Lsn::Parse(text);
   if (!lsn.ok()) return FieldError(field, StrCat("bad LSN '", text, "': expected X/Y in hex"));
   return lsn;
-}
-
-absl::StatusOr<json> ParseBody(const std::string& body, bool empty_ok) {
-  bool blank = true;
-  for (char c : body) blank = blank && std::isspace(static_cast<unsigned char>(c));
-  if (blank) {
-    if (empty_ok) return json::object();
-    return absl::InvalidArgumentError("request body: expected a JSON object, got nothing");
-  }
-  json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return absl::InvalidArgumentError("request body: malformed JSON");
-  if (!j.is_object()) return absl::InvalidArgumentError("request body: expected a JSON object");
-  return j;
-}
-
-absl::StatusOr<std::optional<std::string>> OptString(const json& obj, const std::string& name) {
-  auto it = obj.find(name);
-  if (it == obj.end() || it->is_null()) return std::optional<std::string>();
-  if (!it->is_string()) return FieldError(name, "must be a string");
-  return std::optional<std::string>(it->get<std::string>());
-}
-
-absl::StatusOr<std::optional<uint64_t>> OptUint(const json& obj, const std::string& name,
-                                                uint64_t max) {
-  auto it = obj.find(name);
-  if (it == obj.end() || it->is_null()) return std::optional<uint64_t>();
-  if (!it->is_number_unsigned() || it->get<uint64_t>() > max) {
-    return FieldError(name, StrCat("must be an integer between 0 and ", max));
-  }
-  return std::optional<uint64_t>(it->get<uint64_t>());
 }
 
 absl::StatusOr<int64_t> ParseDurationUs(std::string_view text) {

@@ -15,6 +15,7 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "common/json_fields.h"
 #include "neon/engine.h"
 #include "neon/options.h"
 #include "neon/types.h"
@@ -22,22 +23,17 @@
 
 namespace neon::pageserver {
 
+// The request-body helpers every server shares (common/json_fields.h).
+using server::OptString;
+using server::OptUint;
+using server::ParseBody;
+
 // "<32 hex>" or "<32 hex>-NNCC", with the field name in the error.
 absl::StatusOr<TenantShardId> ParseTenantShardIdField(std::string_view text,
                                                       std::string_view field);
 absl::StatusOr<TimelineId> ParseTimelineIdField(std::string_view text, std::string_view field);
 // "X/Y" hex.
 absl::StatusOr<Lsn> ParseLsnField(std::string_view text, std::string_view field);
-
-// The body as a JSON object ("" is an empty object when `empty_ok`). InvalidArgument for
-// malformed JSON or a non-object.
-absl::StatusOr<nlohmann::json> ParseBody(const std::string& body, bool empty_ok);
-
-// Optional members of `obj`; InvalidArgument when present with the wrong type or range.
-absl::StatusOr<std::optional<std::string>> OptString(const nlohmann::json& obj,
-                                                     const std::string& name);
-absl::StatusOr<std::optional<uint64_t>> OptUint(const nlohmann::json& obj, const std::string& name,
-                                                uint64_t max);
 
 // Durations in humantime form ("20s", "10m", "1h 30m", "7days", "300ms") -> microseconds.
 absl::StatusOr<int64_t> ParseDurationUs(std::string_view text);

@@ -15,24 +15,24 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "common/json_fields.h"
 #include "consensus/control_file.h"
 #include "nlohmann/json.hpp"
 #include "safekeeper/timeline.h"
 
 namespace neon::safekeeper {
 
-// The body as a JSON object ("" is an empty object when `empty_ok`).
-absl::StatusOr<nlohmann::json> ParseBody(const std::string& body, bool empty_ok);
+// The request-body helpers every server shares (common/json_fields.h).
+using server::OptString;
+using server::OptUint;
+using server::ParseBody;
+
 // InvalidArgument naming `field` unless every member of `obj` is in `known`.
 absl::Status CheckKnownFields(const nlohmann::json& obj,
                               std::initializer_list<std::string_view> known);
 absl::StatusOr<TenantId> ParseTenantIdField(std::string_view text, std::string_view field);
 absl::StatusOr<TimelineId> ParseTimelineIdField(std::string_view text, std::string_view field);
-// Optional members; InvalidArgument when present with the wrong type or range. null = absent.
-absl::StatusOr<std::optional<std::string>> OptString(const nlohmann::json& obj,
-                                                     const std::string& name);
-absl::StatusOr<std::optional<uint64_t>> OptUint(const nlohmann::json& obj, const std::string& name,
-                                                uint64_t max);
+// An optional "X/Y" member (null = absent); InvalidArgument when malformed.
 absl::StatusOr<std::optional<Lsn>> OptLsn(const nlohmann::json& obj, const std::string& name);
 
 // POST /v1/tenant/timeline:
