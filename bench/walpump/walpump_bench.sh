@@ -42,8 +42,9 @@ free_port() {
 # A block of free ports for the cluster: base, base+1, ... (neon_local --base-port).
 if [ "$BASE_PORT" = 0 ]; then
   for _ in $(seq 1 50); do
-    cand=$(( ( $(free_port) / 100 ) * 100 ))
-    [ "$cand" -lt 20000 ] && continue
+    # Below the kernel's ephemeral range (32768 and up), where other tests' client sockets
+    # could take a port between this check and the servers' bind.
+    cand=$(( 20000 + (RANDOM % 120) * 100 ))
     ok=1
     for o in $(seq 0 20); do
       (exec 3<>/dev/tcp/127.0.0.1/$((cand + o))) 2>/dev/null && { ok=0; break; }

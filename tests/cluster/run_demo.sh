@@ -8,8 +8,9 @@ cd "$(dirname "$0")/../.."
 free_block() {
   for _ in $(seq 1 50); do
     local cand
-    cand=$(( ( $(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])') / 100 ) * 100 ))
-    [ "$cand" -lt 20000 ] && continue
+    # Below the kernel's ephemeral range (32768 and up), where other tests' client sockets
+    # could take a port between this check and the servers' bind.
+    cand=$(( 20000 + (RANDOM % 120) * 100 ))
     local busy=0
     for o in $(seq 0 12); do
       (exec 3<>/dev/tcp/127.0.0.1/$((cand + o))) 2>/dev/null && { busy=1; break; }

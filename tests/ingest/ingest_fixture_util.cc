@@ -4,6 +4,7 @@
 
 #include <stdlib.h>
 
+#include <cstdlib>
 #include <map>
 #include <sstream>
 
@@ -103,6 +104,9 @@ absl::Status CollectAccessMethods(PgCluster& pg,
 void IngestFixture::SetUpTestSuite() {
   if (g_cluster != nullptr) return;
   g_cluster = new std::unique_ptr<PgCluster>();
+  // The cluster is shared by every suite of the process; it goes (server stopped, directory
+  // removed) when the process ends, not with a suite. Under ctest that is after each test.
+  std::atexit([] { g_cluster->reset(); });
   g_error = new std::string();
   g_ams = new std::map<std::pair<uint32_t, uint32_t>, std::string>();
   if (absl::Status s = BuildCluster(); !s.ok()) *g_error = s.ToString();

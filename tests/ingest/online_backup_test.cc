@@ -16,6 +16,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -158,6 +159,8 @@ class OnlineBackupTest : public ::testing::Test {
   static void SetUpTestSuite() {
     if (g != nullptr) return;
     g = new Suite;
+    // The server and its directory (the backup is inside) go when the process ends.
+    std::atexit([] { g->pg.reset(); });
     if (absl::Status s = Build(); !s.ok()) g->error = s.ToString();
     std::printf("[ online ] backup %s..%s, %lu pgbench runs and %lu DDL rounds during it\n",
                 g->backup_start.ToString().c_str(), g->backup_end.ToString().c_str(),

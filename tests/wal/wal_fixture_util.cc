@@ -2,6 +2,7 @@
 
 #include "wal/wal_fixture.h"
 
+#include <cstdlib>
 #include <map>
 #include <memory>
 
@@ -20,6 +21,8 @@ std::map<std::string, std::string>* g_waldump = nullptr;
 void WalFixture::SetUpTestSuite() {
   if (g_cluster != nullptr) return;
   g_cluster = new std::unique_ptr<PgCluster>();
+  // Shared by every suite of the process; stopped and removed when the process ends.
+  std::atexit([] { g_cluster->reset(); });
   g_error = new std::string();
   g_waldump = new std::map<std::string, std::string>();
   if (!PgAvailable()) {
