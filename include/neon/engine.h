@@ -178,6 +178,27 @@ class Tenant {
   virtual absl::Status DeleteTimeline(const TimelineId& id) = 0;
 };
 
+// A secondary location's state (Neon's SecondaryProgress, plus the last pass's outcome).
+struct SecondaryProgress {
+  // When the heatmap in use was first seen here (Unix micros; 0: none downloaded yet) and
+  // the generation of the attachment that uploaded it.
+  int64_t heatmap_mtime_us = 0;
+  Generation heatmap_generation;
+  uint64_t layers_downloaded = 0, layers_total = 0;  // of the heatmap's layers: local now
+  uint64_t bytes_downloaded = 0, bytes_total = 0;
+  uint64_t layers_fetched = 0;  // downloaded from object storage by the last pass
+  bool in_progress = false;
+  int64_t last_pass_start_us = 0;  // Unix micros; 0: no pass started yet
+  absl::Status last_error;      // of the last finished pass
+  int64_t last_pass_end_us = 0;  // Unix micros; 0: no pass finished yet
+};
+
+struct SecondaryInfo {
+  TenantShardId id;
+  TenantConfig config;
+  bool warm = true;
+};
+
 class Engine {
  public:
   // Opens (creating if allowed) the work directory `path`, recovering every
@@ -210,7 +231,34 @@ class Engine {
   // and its local files removed. A later AttachTenant with a newer generation (here or on
   // another node) brings it back from remote storage. FailedPrecondition without remote
   // storage (detaching would lose the tenant: delete it instead); NotFound if not attached.
+  // A secondary location is detached by removing its local copy.
   virtual absl::Status DetachTenant(const TenantShardId& id) = 0;
+
+  // ---- Secondary locations (location mode Secondary) ----
+  // Makes `id` a secondary location: a local copy of the layers that the attached location
+  // lists in its heatmap (tenants/<id>/heatmap-v1.json; format in lib/remote/heatmap.h). It serves
+  // no reads and writes nothing remote; a later AttachTenant here finds the layers local
+  // and downloads none of them. An attached tenant turns secondary after flushing and
+  // uploading everything (its local layers become the cache); an existing secondary only
+  // changes `warm`. Warm secondaries refresh in Tick (every heatmap upload period, 60 s
+  // if the heatmap gives none). Survives Open. FailedPrecondition without remote storage.
+  virtual absl::Status ConfigureSecondary(const TenantShardId& id, const TenantConfig& config,
+                                          bool warm) = 0;
+  // Starts a download pass on a thread of its own unless one is running: fetch the heatmap,
+  // download the layers it lists that are not local, delete local layers and timelines it
+  // no longer lists. Progress and the outcome: GetSecondaryProgress. NotFound if `id` is
+  // not a secondary here.
+  virtual absl::Status StartSecondaryDownload(const TenantShardId& id) = 0;
+  virtual absl::StatusOr<SecondaryProgress> GetSecondaryProgress(const TenantShardId& id) = 0;
+  virtual std::vector<SecondaryInfo> ListSecondaries() = 0;
+  // Uploads the attached tenant's heatmap now (also done by Tick every heatmap_period).
+  // NotFound if not attached; FailedPrecondition without remote storage.
+  virtual absl::Status UploadHeatmap(const TenantShardId& id) = 0;
+  // Drops the local state of `id`, attached or secondary, with no flush and no upload: for a
+  // tenant whose generation this node no longer holds (the control plane's re-attach answer
+  // omits it). Ingested data not yet uploaded is lost here by design: a newer generation
+  // elsewhere owns the tenant. Remote data is untouched. NotFound if neither.
+  virtual absl::Status ForgetTenant(const TenantShardId& id) = 0;
 
   // Runs due background work (rolls by checkpoint_timeout, flush, compaction,
   // GC) for every timeline, synchronously.

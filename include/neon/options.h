@@ -58,6 +58,9 @@ struct TenantConfig {
   std::optional<uint32_t> l0_flush_delay_threshold;
   std::optional<uint32_t> l0_flush_stall_threshold;
   int64_t lsn_lease_length_us = 10 * 60 * kMicrosPerSecond;
+  // Upload heatmap-v1.json (the layers warm secondaries should hold) this often; 0 = only
+  // when asked (Engine::UploadHeatmap).
+  int64_t heatmap_period_us = 0;
 
   uint32_t effective_l0_flush_delay_threshold() const {
     return l0_flush_delay_threshold.value_or(3 * compaction_threshold);

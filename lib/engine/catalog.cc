@@ -18,6 +18,9 @@ constexpr uint8_t kTimelineMetaVersion = 1;
 
 std::string TenantKey(const TenantShardId& t) { return StrCat("T", t.ToString()); }
 std::string GenerationKey(const TenantShardId& t) { return StrCat("G", t.ToString()); }
+std::string SecondaryKey(const TenantShardId& t) { return StrCat("S", t.ToString()); }
+constexpr std::string_view kWarmLine = "warm=1\n";
+constexpr std::string_view kColdLine = "warm=0\n";
 std::string TimelinePrefix(const TenantShardId& t) { return StrCat("L", t.ToString(), "/"); }
 std::string TimelineKey(const TenantShardId& t, const TimelineId& tl) {
   return StrCat(TimelinePrefix(t), tl.ToString());
@@ -97,6 +100,12 @@ void CatalogBatch::PutTenantGeneration(const TenantShardId& t, Generation g) {
     (void)rep_->Put(GenerationKey(t), g.Suffix().substr(1));
   }
 }
+
+void CatalogBatch::PutSecondary(const SecondaryRecord& r) {
+  (void)rep_->Put(SecondaryKey(r.id), StrCat(r.warm ? kWarmLine : kColdLine, r.config.Serialize()));
+}
+
+void CatalogBatch::DeleteSecondary(const TenantShardId& t) { (void)rep_->Delete(SecondaryKey(t)); }
 
 void CatalogBatch::DeleteTenant(const TenantShardId& t) {
   (void)rep_->Delete(TenantKey(t));
@@ -219,6 +228,24 @@ absl::StatusOr<std::vector<LayerRecord>> Catalog::ListLayers(const TenantShardId
   for (const auto& [k, v] : rows) {
     if (v.size() != 8) return absl::DataLossError(StrCat("catalog: bad layer record ", k));
     out.push_back(LayerRecord{k, DecodeFixed64BE(reinterpret_cast<const uint8_t*>(v.data()))});
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<SecondaryRecord>> Catalog::ListSecondaries() {
+  NEON_ASSIGN_OR_RETURN(auto rows, Scan("S"));
+  std::vector<SecondaryRecord> out;
+  for (const auto& [k, v] : rows) {
+    SecondaryRecord r;
+    NEON_ASSIGN_OR_RETURN(r.id, TenantShardId::Parse(k));
+    std::string_view text(v);
+    if (text.starts_with(kWarmLine) || text.starts_with(kColdLine)) {
+      r.warm = text.starts_with(kWarmLine);
+    } else {
+      return absl::DataLossError(StrCat("catalog: bad secondary record ", k));
+    }
+    NEON_ASSIGN_OR_RETURN(r.config, TenantConfig::Parse(text.substr(kWarmLine.size())));
+    out.push_back(std::move(r));
   }
   return out;
 }

@@ -56,6 +56,13 @@ struct LayerRecord {
   uint64_t file_size = 0;
 };
 
+// A secondary location (a warm cache of a tenant attached elsewhere).
+struct SecondaryRecord {
+  TenantShardId id;
+  TenantConfig config;
+  bool warm = true;
+};
+
 class CatalogBatch {
  public:
   CatalogBatch();
@@ -63,6 +70,8 @@ class CatalogBatch {
   void PutTenant(const TenantShardId& t, const TenantConfig& config);
   void DeleteTenant(const TenantShardId& t);  // with all its timelines and layers
   void PutTenantGeneration(const TenantShardId& t, Generation g);
+  void PutSecondary(const SecondaryRecord& r);
+  void DeleteSecondary(const TenantShardId& t);
   void PutTimeline(const TenantShardId& t, const TimelineMeta& meta);
   void DeleteTimeline(const TenantShardId& t, const TimelineId& tl);  // with its layers
   void AddLayer(const TenantShardId& t, const TimelineId& tl, const LayerRecord& layer);
@@ -87,6 +96,7 @@ class Catalog {
   // None for tenants without a recorded generation.
   absl::StatusOr<Generation> GetTenantGeneration(const TenantShardId& t);
   absl::StatusOr<std::vector<LayerRecord>> ListLayers(const TenantShardId& t, const TimelineId& tl);
+  absl::StatusOr<std::vector<SecondaryRecord>> ListSecondaries();
 
  private:
   Catalog() = default;

@@ -6,6 +6,7 @@
 //   <root>/tenants/<tenant_shard>/timelines/<timeline>/<layer files>
 //   <root>/deletion/                         deletion queue (with remote storage)
 
+#include <algorithm>
 #include <map>
 
 #include "absl/synchronization/mutex.h"
@@ -14,9 +15,11 @@
 #include "engine/catalog.h"
 #include "engine/page_cache.h"
 #include "engine/layer_handle.h"
+#include "engine/secondary.h"
 #include "engine/tenant.h"
 #include "neon/engine.h"
 #include "remote/deletion_queue.h"
+#include "remote/heatmap.h"
 #include "remote/index_part.h"
 
 namespace neon {
@@ -70,11 +73,20 @@ class EngineImpl final : public Engine {
       NEON_ASSIGN_OR_RETURN(Generation g, catalog_->GetTenantGeneration(id));
       NEON_ASSIGN_OR_RETURN(tenants_[id], LoadTenant(id, config, g));
     }
+    NEON_ASSIGN_OR_RETURN(auto secondaries, catalog_->ListSecondaries());
+    if (!secondaries.empty() && deps_.remote_store == nullptr) {
+      return absl::FailedPreconditionError(StrCat("work directory ", root_, " has ", secondaries.size(),
+                                                  " secondary locations but no remote storage is configured"));
+    }
+    for (SecondaryRecord& r : secondaries) {
+      secondaries_[r.id] = std::make_shared<SecondaryLocation>(
+          deps_, SecondaryInfo{r.id, std::move(r.config), r.warm}, TenantDir(r.id));
+    }
     // Tenant directories the catalog does not list are leftovers.
     NEON_ASSIGN_OR_RETURN(auto dirs, fs.GetChildren(TenantsDir()));
     for (const std::string& d : dirs) {
       auto id = TenantShardId::Parse(d);
-      if (id.ok() && tenants_.count(*id)) continue;
+      if (id.ok() && (tenants_.count(*id) || secondaries_.count(*id))) continue;
       NEON_RETURN_IF_ERROR(DeleteRecursively(fs, JoinPath(TenantsDir(), d)));
     }
     return absl::OkStatus();
@@ -86,6 +98,9 @@ class EngineImpl final : public Engine {
     absl::MutexLock l(&mu_);
     NEON_RETURN_IF_ERROR(CheckOpen());
     if (tenants_.count(id)) return absl::AlreadyExistsError(StrCat("tenant ", id.ToString(), " already exists"));
+    if (secondaries_.count(id)) {
+      return absl::AlreadyExistsError(StrCat("tenant ", id.ToString(), " is a secondary location on this node"));
+    }
     if (deps_.remote_store != nullptr) return AttachLocked(id, config, Generation::Of(1));
     std::string dir = TenantDir(id);
     NEON_RETURN_IF_ERROR(options_.fs->CreateDirs(JoinPath(dir, "timelines")));
@@ -113,6 +128,11 @@ class EngineImpl final : public Engine {
       }
       it->second->Shutdown();  // re-attach: local files stay as a cache
       tenants_.erase(it);
+    }
+    if (auto s = secondaries_.find(id); s != secondaries_.end()) {
+      // Promotion: the secondary's layers are where the tenant's go, and stay.
+      s->second->Stop();
+      secondaries_.erase(s);
     }
     return AttachLocked(id, config, generation);
   }
@@ -153,6 +173,7 @@ class EngineImpl final : public Engine {
     {
       absl::MutexLock l(&mu_);
       NEON_RETURN_IF_ERROR(CheckOpen());
+      if (secondaries_.count(id)) return RemoveSecondaryLocked(id);
       auto it = tenants_.find(id);
       if (it == tenants_.end()) return absl::NotFoundError(StrCat("tenant ", id.ToString(), " not found"));
       if (deps_.remote_store == nullptr) {
@@ -176,18 +197,138 @@ class EngineImpl final : public Engine {
     batch.DeleteTenant(id);
     NEON_RETURN_IF_ERROR(catalog_->Commit(batch));
     tenants_.erase(it);
+    heatmap_uploaded_us_.erase(id);
+    NEON_RETURN_IF_ERROR(DeleteRecursively(*options_.fs, TenantDir(id)));
+    return options_.fs->SyncDir(TenantsDir());
+  }
+
+  absl::Status ConfigureSecondary(const TenantShardId& id, const TenantConfig& config, bool warm) override {
+    NEON_RETURN_IF_ERROR(TenantConfig::Parse(config.Serialize()).status());  // validates
+    if (deps_.remote_store == nullptr) {
+      return absl::FailedPreconditionError("no remote storage: a secondary location has nothing to download");
+    }
+    std::shared_ptr<TenantImpl> attached;
+    {
+      absl::MutexLock l(&mu_);
+      NEON_RETURN_IF_ERROR(CheckOpen());
+      if (auto s = secondaries_.find(id); s != secondaries_.end()) {
+        CatalogBatch batch;
+        batch.PutSecondary(SecondaryRecord{id, config, warm});
+        NEON_RETURN_IF_ERROR(catalog_->Commit(batch));
+        s->second->set_warm(warm);
+        if (warm) s->second->Start();
+        return absl::OkStatus();
+      }
+      if (auto it = tenants_.find(id); it != tenants_.end()) attached = it->second;
+    }
+    if (attached != nullptr) {
+      // Attached -> secondary: everything goes up first, and the heatmap names what is here.
+      for (const auto& tl : attached->Timelines()) {
+        NEON_RETURN_IF_ERROR(tl->Flush().status());
+        if (tl->remote() != nullptr) NEON_RETURN_IF_ERROR(tl->remote()->Drain());
+      }
+      NEON_RETURN_IF_ERROR(UploadHeatmap(id));
+    }
+    absl::MutexLock l(&mu_);
+    NEON_RETURN_IF_ERROR(CheckOpen());
+    auto it = tenants_.find(id);
+    if ((it == tenants_.end() ? nullptr : it->second) != attached || secondaries_.count(id)) {
+      return absl::AbortedError(StrCat("tenant ", id.ToString(), " changed while becoming secondary"));
+    }
+    if (attached != nullptr) attached->Shutdown();
+    NEON_RETURN_IF_ERROR(options_.fs->CreateDirs(JoinPath(TenantDir(id), "timelines")));
+    NEON_RETURN_IF_ERROR(options_.fs->SyncDir(TenantsDir()));
+    CatalogBatch batch;
+    batch.DeleteTenant(id);
+    batch.PutSecondary(SecondaryRecord{id, config, warm});
+    NEON_RETURN_IF_ERROR(catalog_->Commit(batch));
+    if (attached != nullptr) tenants_.erase(it);
+    auto loc = std::make_shared<SecondaryLocation>(deps_, SecondaryInfo{id, config, warm}, TenantDir(id));
+    secondaries_[id] = loc;
+    if (warm) loc->Start();
+    return absl::OkStatus();
+  }
+
+  absl::Status StartSecondaryDownload(const TenantShardId& id) override {
+    NEON_ASSIGN_OR_RETURN(auto loc, Secondary(id));
+    loc->Start();
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<SecondaryProgress> GetSecondaryProgress(const TenantShardId& id) override {
+    NEON_ASSIGN_OR_RETURN(auto loc, Secondary(id));
+    return loc->progress();
+  }
+
+  std::vector<SecondaryInfo> ListSecondaries() override {
+    absl::MutexLock l(&mu_);
+    std::vector<SecondaryInfo> out;
+    for (const auto& [id, loc] : secondaries_) out.push_back(loc->info());
+    return out;
+  }
+
+  absl::Status UploadHeatmap(const TenantShardId& id) override {
+    if (deps_.remote_store == nullptr) return absl::FailedPreconditionError("no remote storage");
+    std::shared_ptr<TenantImpl> t;
+    {
+      absl::MutexLock l(&mu_);
+      NEON_RETURN_IF_ERROR(CheckOpen());
+      auto it = tenants_.find(id);
+      if (it == tenants_.end()) return absl::NotFoundError(StrCat("tenant ", id.ToString(), " not attached"));
+      t = it->second;
+    }
+    const int64_t now = deps_.clock->NowMicros();
+    Heatmap h;
+    h.generation = t->generation();
+    h.upload_period_ms = static_cast<uint64_t>(std::max<int64_t>(0, t->config().heatmap_period_us / 1000));
+    for (const auto& tl : t->Timelines()) h.timelines.push_back(tl->HeatmapEntry(now));
+    std::sort(h.timelines.begin(), h.timelines.end(),
+              [](const HeatmapTimeline& a, const HeatmapTimeline& b) { return a.timeline_id < b.timeline_id; });
+    NEON_RETURN_IF_ERROR(PutString(*deps_.remote_store, RemoteHeatmapKey(id), h.Serialize()));
+    absl::MutexLock l(&mu_);
+    heatmap_uploaded_us_[id] = now;
+    return absl::OkStatus();
+  }
+
+  absl::Status ForgetTenant(const TenantShardId& id) override {
+    absl::MutexLock l(&mu_);
+    NEON_RETURN_IF_ERROR(CheckOpen());
+    if (secondaries_.count(id)) return RemoveSecondaryLocked(id);
+    auto it = tenants_.find(id);
+    if (it == tenants_.end()) return absl::NotFoundError(StrCat("tenant ", id.ToString(), " not found"));
+    it->second->Shutdown();
+    CatalogBatch batch;
+    batch.DeleteTenant(id);
+    NEON_RETURN_IF_ERROR(catalog_->Commit(batch));
+    tenants_.erase(it);
+    heatmap_uploaded_us_.erase(id);
     NEON_RETURN_IF_ERROR(DeleteRecursively(*options_.fs, TenantDir(id)));
     return options_.fs->SyncDir(TenantsDir());
   }
 
   absl::Status Tick() override {
     std::vector<std::shared_ptr<TenantImpl>> tenants;
+    std::vector<TenantShardId> heatmaps_due;
+    const int64_t now = deps_.clock->NowMicros();
     {
       absl::MutexLock l(&mu_);
       NEON_RETURN_IF_ERROR(CheckOpen());
-      for (const auto& [id, t] : tenants_) tenants.push_back(t);
+      for (const auto& [id, t] : tenants_) {
+        tenants.push_back(t);
+        const int64_t period = t->config().heatmap_period_us;
+        if (deps_.remote_store != nullptr && period > 0 && now - heatmap_uploaded_us_[id] >= period) {
+          heatmaps_due.push_back(id);
+        }
+      }
+      for (const auto& [id, loc] : secondaries_) {
+        if (loc->DueForRefresh(now)) loc->Start();
+      }
     }
     absl::Status first;
+    for (const TenantShardId& id : heatmaps_due) {
+      absl::Status s = UploadHeatmap(id);
+      if (!absl::IsNotFound(s)) first.Update(s);
+    }
     for (const auto& t : tenants) {
       for (const auto& tl : t->Timelines()) {
         first.Update(tl->Tick());
@@ -229,6 +370,12 @@ class EngineImpl final : public Engine {
       shut_down_ = true;
       tenants = tenants_;
     }
+    std::map<TenantShardId, std::shared_ptr<SecondaryLocation>> secondaries;
+    {
+      absl::MutexLock l(&mu_);
+      secondaries = secondaries_;
+    }
+    for (const auto& [id, loc] : secondaries) loc->Stop();
     for (const auto& [id, t] : tenants) t->Shutdown();
     if (deletions_ != nullptr) deletions_->Shutdown();
     options_.executor.reset();  // joins an owned thread pool
@@ -244,6 +391,28 @@ class EngineImpl final : public Engine {
     if (shut_down_) return absl::CancelledError("engine is shut down");
     return absl::OkStatus();
   }
+  absl::StatusOr<std::shared_ptr<SecondaryLocation>> Secondary(const TenantShardId& id) {
+    absl::MutexLock l(&mu_);
+    NEON_RETURN_IF_ERROR(CheckOpen());
+    auto it = secondaries_.find(id);
+    if (it == secondaries_.end()) {
+      return absl::NotFoundError(StrCat("tenant ", id.ToString(), " is not a secondary location here"));
+    }
+    return it->second;
+  }
+
+  // Ends a secondary location and removes its local copy.
+  absl::Status RemoveSecondaryLocked(const TenantShardId& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto it = secondaries_.find(id);
+    it->second->Stop();  // a pass never takes mu_
+    CatalogBatch batch;
+    batch.DeleteSecondary(id);
+    NEON_RETURN_IF_ERROR(catalog_->Commit(batch));
+    secondaries_.erase(it);
+    NEON_RETURN_IF_ERROR(DeleteRecursively(*options_.fs, TenantDir(id)));
+    return options_.fs->SyncDir(TenantsDir());
+  }
+
   absl::Status InitRemote() {
     const RemoteStorageOptions& r = options_.remote;
     if (r.store == nullptr) return absl::OkStatus();
@@ -283,6 +452,7 @@ class EngineImpl final : public Engine {
     CatalogBatch batch;
     batch.PutTenant(id, config);
     batch.PutTenantGeneration(id, generation);
+    batch.DeleteSecondary(id);
     NEON_RETURN_IF_ERROR(catalog_->Commit(batch));
     NEON_ASSIGN_OR_RETURN(auto t, LoadTenant(id, config, generation));
     tenants_[id] = t;
@@ -315,6 +485,8 @@ class EngineImpl final : public Engine {
   mutable absl::Mutex mu_;
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
   std::map<TenantShardId, std::shared_ptr<TenantImpl>> tenants_ ABSL_GUARDED_BY(mu_);
+  std::map<TenantShardId, std::shared_ptr<SecondaryLocation>> secondaries_ ABSL_GUARDED_BY(mu_);
+  std::map<TenantShardId, int64_t> heatmap_uploaded_us_ ABSL_GUARDED_BY(mu_);  // Clock micros
 };
 
 }  // namespace

@@ -36,6 +36,7 @@ std::string TenantConfig::Serialize() const {
   if (l0_flush_delay_threshold) line("l0_flush_delay_threshold", *l0_flush_delay_threshold);
   if (l0_flush_stall_threshold) line("l0_flush_stall_threshold", *l0_flush_stall_threshold);
   line("lsn_lease_length_us", lsn_lease_length_us);
+  if (heatmap_period_us != 0) line("heatmap_period_us", heatmap_period_us);
   return out;
 }
 
@@ -62,6 +63,7 @@ absl::StatusOr<TenantConfig> TenantConfig::Parse(std::string_view text) {
     else if (k == "gc_period_us") ok = ParseNumber(v, &c.gc_period_us);
     else if (k == "pitr_interval_us") ok = ParseNumber(v, &c.pitr_interval_us);
     else if (k == "lsn_lease_length_us") ok = ParseNumber(v, &c.lsn_lease_length_us);
+    else if (k == "heatmap_period_us") ok = ParseNumber(v, &c.heatmap_period_us);
     else if (k == "l0_flush_delay_threshold") {
       ok = ParseNumber(v, &u32);
       c.l0_flush_delay_threshold = u32;

@@ -215,6 +215,23 @@ TimelineInfo TimelineImpl::Info() const {
   return info;
 }
 
+HeatmapTimeline TimelineImpl::HeatmapEntry(int64_t now_us) const {
+  HeatmapTimeline out;
+  out.timeline_id = id_;
+  if (remote_ == nullptr) return out;
+  const IndexPart uploaded = remote_->uploaded_index();
+  std::vector<std::pair<int64_t, HeatmapLayer>> hot;
+  for (const auto& h : Snapshot()->historic()) {
+    if (!h->handle->resident()) continue;
+    auto it = uploaded.layer_metadata.find(h->file_name);
+    if (it == uploaded.layer_metadata.end()) continue;  // not uploaded yet: next heatmap
+    hot.emplace_back(h->handle->last_used(), HeatmapLayer{h->file_name, it->second, now_us, false});
+  }
+  std::stable_sort(hot.begin(), hot.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  for (auto& [stamp, layer] : hot) out.layers.push_back(std::move(layer));
+  return out;
+}
+
 void TimelineImpl::SetBroken(const absl::Status& s) {
   absl::MutexLock l(&mu_);
   if (broken_.ok()) broken_ = Annotate(s, StrCat("timeline ", id_.ToString(), " is broken"));

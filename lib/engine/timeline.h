@@ -36,6 +36,7 @@
 #include "neon/engine.h"
 #include "neon/redo.h"
 #include "remote/deletion_queue.h"
+#include "remote/heatmap.h"
 #include "remote/remote_timeline_client.h"
 
 namespace neon {
@@ -123,6 +124,9 @@ class TimelineImpl final : public Timeline, public std::enable_shared_from_this<
   absl::Status Delete();
   // The upload queue (null without remote storage or generation).
   const std::shared_ptr<RemoteTimelineClient>& remote() const { return remote_; }
+  // This timeline's heatmap entry: the layers that are local and in the uploaded index,
+  // most recently used first, stamped `now_us`. Empty without remote storage.
+  HeatmapTimeline HeatmapEntry(int64_t now_us) const;
   // The value of `key` at exactly `lsn` (no clamping, no GC check).
   absl::StatusOr<std::string> GetValueAt(const Key& key, Lsn lsn);
   // GetValueAt for each of `keys` (distinct, best in increasing order), as

@@ -79,7 +79,9 @@ absl::StatusOr<IndexMetadata> ParseMetadata(const JsonValue& v) {
   return m;
 }
 
-absl::StatusOr<IndexLayerMetadata> ParseLayer(const std::string& name, const JsonValue& v) {
+}  // namespace
+
+absl::StatusOr<IndexLayerMetadata> ParseIndexLayerMetadata(const std::string& name, const JsonValue& v) {
   NEON_RETURN_IF_ERROR(ValidateLayerName(name));
   if (!v.is_object()) return Bad(StrCat("layer ", name, ": not an object"));
   IndexLayerMetadata l;
@@ -98,6 +100,16 @@ absl::StatusOr<IndexLayerMetadata> ParseLayer(const std::string& name, const Jso
   return l;
 }
 
+void WriteIndexLayerMetadata(JsonWriter& w, const IndexLayerMetadata& l) {
+  w.BeginObject();
+  w.Key("file_size").U64(l.file_size);
+  if (!l.generation.is_none()) w.Key("generation").U64(l.generation.value());
+  if (!l.shard.IsUnsharded()) w.Key("shard").String(l.shard.ToString());
+  w.EndObject();
+}
+
+namespace {
+
 absl::StatusOr<IndexPart> ParseIndex(const JsonValue& root) {
   if (!root.is_object()) return Bad("not a JSON object");
   IndexPart p;
@@ -109,7 +121,7 @@ absl::StatusOr<IndexPart> ParseIndex(const JsonValue& root) {
   NEON_ASSIGN_OR_RETURN(const JsonValue* layers, Required(root, "layer_metadata"));
   if (!layers->is_object()) return Bad("\"layer_metadata\" is not an object");
   for (const auto& [name, v] : layers->members()) {
-    NEON_ASSIGN_OR_RETURN(p.layer_metadata[name], ParseLayer(name, v));
+    NEON_ASSIGN_OR_RETURN(p.layer_metadata[name], ParseIndexLayerMetadata(name, v));
   }
   const JsonValue* meta = root.Find("metadata");
   if (meta == nullptr) meta = root.Find("metadata_bytes");
@@ -134,11 +146,8 @@ std::string IndexPart::Serialize() const {
   w.Key("version").U64(version);
   w.Key("layer_metadata").BeginObject();
   for (const auto& [name, l] : layer_metadata) {
-    w.Key(name).BeginObject();
-    w.Key("file_size").U64(l.file_size);
-    if (!l.generation.is_none()) w.Key("generation").U64(l.generation.value());
-    if (!l.shard.IsUnsharded()) w.Key("shard").String(l.shard.ToString());
-    w.EndObject();
+    w.Key(name);
+    WriteIndexLayerMetadata(w, l);
   }
   w.EndObject();
   WriteLsn(w, "disk_consistent_lsn", metadata.disk_consistent_lsn);

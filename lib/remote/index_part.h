@@ -43,6 +43,13 @@ struct IndexLayerMetadata {
   friend bool operator==(const IndexLayerMetadata&, const IndexLayerMetadata&) = default;
 };
 
+class JsonValue;
+class JsonWriter;
+// One layer_metadata entry, as index_part.json and heatmap-v1.json write it.
+// Parse errors are DataLoss naming the layer.
+void WriteIndexLayerMetadata(JsonWriter& w, const IndexLayerMetadata& l);
+absl::StatusOr<IndexLayerMetadata> ParseIndexLayerMetadata(const std::string& name, const JsonValue& v);
+
 struct IndexMetadata {
   Lsn disk_consistent_lsn;
   Lsn prev_record_lsn;                       // invalid: null

@@ -9,6 +9,7 @@
 #include "gtest/gtest.h"
 #include "neon/file_system.h"
 #include "neon/object_store.h"
+#include "remote/heatmap.h"
 #include "remote/index_part.h"
 #include "remote/json.h"
 
@@ -193,6 +194,53 @@ TEST_F(IndexLoadTest, OwnThenPreviousThenHighestOlderNeverNewer) {
   auto timelines = ListRemoteTimelines(*store_, Tenant());
   ASSERT_TRUE(timelines.ok()) << timelines.status();
   EXPECT_EQ(*timelines, std::vector<TimelineId>{Timeline()});
+}
+
+TEST(HeatmapTest, RoundTripsAndRefusesDamage) {
+  Heatmap h;
+  h.generation = Generation::Of(5);
+  h.upload_period_ms = 60000;
+  HeatmapTimeline t;
+  t.timeline_id = *TimelineId::Parse("de200bd42b49cc1814412c7e592dd6e9");
+  t.layers.push_back(HeatmapLayer{
+      "000000000000000000000000000000000000-FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF__0000000001696070",
+      IndexLayerMetadata{8192, Generation::Of(3), *ShardIndex::Parse("0104")}, 1'763'700'000'123'456, false});
+  t.layers.push_back(HeatmapLayer{"layer_b", IndexLayerMetadata{10, Generation::None(), ShardIndex()},
+                                  1'763'700'000'000'000, true});
+  h.timelines.push_back(t);
+  const std::string text = h.Serialize();
+  EXPECT_NE(text.find(R"("access_time":"2025-11-21T04:40:00.123456Z")"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"("metadata":{"file_size":8192,"generation":3,"shard":"0104"})"), std::string::npos);
+  auto back = Heatmap::Parse(text);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, h);
+  Heatmap empty;
+  auto e = Heatmap::Parse(empty.Serialize());
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_TRUE(e->generation.is_none());
+
+  const std::string tl = R"("timeline_id":"de200bd42b49cc1814412c7e592dd6e9")";
+  const std::string layer = R"({"name":"l","metadata":{"file_size":1},"access_time":"2025-11-21T04:53:20Z"})";
+  for (const std::string& bad : {
+           std::string("{"),
+           std::string(R"({"generation":1})"),
+           std::string(R"({"generation":1,"timelines":{}})"),
+           std::string(R"({"generation":-1,"timelines":[]})"),
+           std::string(R"({"generation":1,"timelines":[{"timeline_id":"xyz","layers":[]}]})"),
+           R"({"generation":1,"timelines":[{)" + tl + R"(,"layers":[]},{)" + tl + R"(,"layers":[]}]})",
+           R"({"generation":1,"timelines":[{)" + tl + R"(,"layers":[)" + layer + "," + layer + "]}]}",
+           R"({"generation":1,"timelines":[{)" + tl +
+               R"(,"layers":[{"name":"../x","metadata":{"file_size":1},"access_time":"2025-11-21T04:53:20Z"}]}]})",
+           R"({"generation":1,"timelines":[{)" + tl +
+               R"(,"layers":[{"name":"l","metadata":{"file_size":"1"},"access_time":"2025-11-21T04:53:20Z"}]}]})",
+           R"({"generation":1,"timelines":[{)" + tl +
+               R"(,"layers":[{"name":"l","metadata":{"file_size":1},"access_time":"yesterday"}]}]})",
+       }) {
+    auto r = Heatmap::Parse(bad);
+    EXPECT_TRUE(absl::IsDataLoss(r.status())) << bad << " -> " << r.status();
+  }
+  EXPECT_EQ(RemoteHeatmapKey(TenantShardId::Unsharded(*TenantId::Parse("3aa8fcc61f6d357410b7de754b1d9001"))),
+            "tenants/3aa8fcc61f6d357410b7de754b1d9001/heatmap-v1.json");
 }
 
 }  // namespace

@@ -8,12 +8,20 @@
 //    downloaded; local state newer than the uploaded index is dropped);
 //  * split brain: generations 1 and 2 attached at once, both ingest and
 //    compact; the stale node's deletions are refused, its index never shadows
-//    the newer one, a third node sees exactly generation 2's data.
+//    the newer one, a third node sees exactly generation 2's data;
+//  * a warm secondary: it downloads what the attached node's heatmap lists,
+//    follows new heatmaps (fetching only new layers, dropping replaced ones),
+//    survives a restart, and takes over by attaching with no download at all;
+//    the old attached node turns secondary and keeps its files.
 
+#include <chrono>
+#include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "remote/heatmap.h"
 #include "remote/index_part.h"
 #include "remote/remote_engine_util.h"
 
@@ -230,6 +238,152 @@ TEST_P(RemoteEngineTest, SplitBrainNeverLosesTheNewerGenerationsData) {
   NEON_ASSERT_OK(main_b->Gc(0).status());
   NEON_ASSERT_OK(b.engine->FlushRemote());
   EXPECT_EQ(b.engine->GetRemoteStats().deletions_done, sb.deletions_done);
+}
+
+// Starts a download pass and waits for it to end.
+SecondaryProgress DownloadPass(Engine& e) {
+  EXPECT_TRUE(e.StartSecondaryDownload(TestTenant()).ok());
+  while (true) {
+    auto p = e.GetSecondaryProgress(TestTenant());
+    EXPECT_TRUE(p.ok()) << p.status();
+    if (!p.ok() || !p->in_progress) return p.ok() ? *p : SecondaryProgress{};
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+}
+
+std::set<std::string> LocalFiles(FileSystem& fs, const TimelineId& tl) {
+  std::string dir = "/node/tenants/" + TestTenant().ToString() + "/timelines/" + tl.ToString();
+  auto files = fs.GetChildren(dir);
+  if (!files.ok()) return {};
+  return std::set<std::string>(files->begin(), files->end());
+}
+
+TEST_P(RemoteEngineTest, WarmSecondaryFollowsHeatmapsAndTakesOverWithoutDownloads) {
+  Node a;
+  Populate(a);
+  Node b;
+  NEON_ASSERT_OK(b.Open(store_));
+  NEON_ASSERT_OK(b.engine->ConfigureSecondary(TestTenant(), SmallConfig(), /*warm=*/false));
+  EXPECT_TRUE(absl::IsNotFound(b.engine->GetTenant(TestTenant()).status()));
+  EXPECT_TRUE(absl::IsAlreadyExists(b.engine->CreateTenant(TestTenant(), SmallConfig()).status()));
+  // No heatmap yet: the pass says so and nothing is downloaded.
+  SecondaryProgress p = DownloadPass(*b.engine);
+  EXPECT_TRUE(absl::IsFailedPrecondition(p.last_error)) << p.last_error;
+  EXPECT_NE(p.last_error.message().find("heatmap"), std::string::npos);
+  EXPECT_EQ(p.layers_total, 0u);
+
+  NEON_ASSERT_OK(a.engine->UploadHeatmap(TestTenant()));
+  auto heatmap = Heatmap::Parse(ValueOrDie(GetString(*store_, RemoteHeatmapKey(TestTenant()))));
+  ASSERT_TRUE(heatmap.ok()) << heatmap.status();
+  EXPECT_EQ(heatmap->generation, Generation::Of(1));
+  ASSERT_EQ(heatmap->timelines.size(), 2u);
+  const uint64_t layers = a.Tl()->Info().num_historic_layers + a.Tl(TestBranch())->Info().num_historic_layers;
+  const uint64_t bytes = a.Tl()->Info().historic_layer_bytes + a.Tl(TestBranch())->Info().historic_layer_bytes;
+  p = DownloadPass(*b.engine);
+  NEON_ASSERT_OK(p.last_error);
+  EXPECT_EQ(p.layers_total, layers);  // every layer of A is local there and uploaded
+  EXPECT_EQ(p.layers_downloaded, layers);
+  EXPECT_EQ(p.layers_fetched, layers);
+  EXPECT_EQ(p.bytes_total, bytes);
+  EXPECT_EQ(p.bytes_downloaded, bytes);
+  EXPECT_EQ(p.heatmap_generation, Generation::Of(1));
+  EXPECT_EQ(LocalFiles(*b.fs, TestTimeline()), LocalFiles(*a.fs, TestTimeline()));
+
+  // A restart keeps the secondary and its files; the next pass fetches nothing.
+  b.engine.reset();
+  NEON_ASSERT_OK(b.Open(store_));
+  ASSERT_EQ(b.engine->ListSecondaries().size(), 1u);
+  EXPECT_FALSE(b.engine->ListSecondaries()[0].warm);
+  p = DownloadPass(*b.engine);
+  NEON_ASSERT_OK(p.last_error);
+  EXPECT_EQ(p.layers_downloaded, layers);
+  EXPECT_EQ(p.layers_fetched, 0u);
+
+  // A writes and compacts: the next heatmap has new layers and lacks replaced ones. B fetches
+  // only the new ones and drops the replaced ones.
+  auto tl = a.Tl();
+  for (int r = 4; r < 6; r++) {
+    NEON_ASSERT_OK(main_.Write(*tl, "main", r, &lsn_));
+    NEON_ASSERT_OK(tl->Flush().status());
+  }
+  NEON_ASSERT_OK(tl->Compact(true).status());
+  NEON_ASSERT_OK(tl->Gc(0).status());
+  NEON_ASSERT_OK(a.engine->FlushRemote());
+  NEON_ASSERT_OK(a.engine->UploadHeatmap(TestTenant()));
+  const std::set<std::string> before = LocalFiles(*b.fs, TestTimeline());
+  const std::set<std::string> want = LocalFiles(*a.fs, TestTimeline());
+  size_t fresh = 0;
+  for (const std::string& f : want) fresh += before.count(f) == 0;
+  ASSERT_GT(fresh, 0u);
+  p = DownloadPass(*b.engine);
+  NEON_ASSERT_OK(p.last_error);
+  EXPECT_EQ(p.layers_fetched, fresh);
+  EXPECT_EQ(LocalFiles(*b.fs, TestTimeline()), want);
+
+  // Cut-over: A turns secondary (flushes, uploads, heatmap) and B attaches with a newer
+  // generation, finding every layer local.
+  NEON_ASSERT_OK(main_.Write(*tl, "main", 6, &lsn_));  // ingested, not yet flushed
+  tl.reset();
+  NEON_ASSERT_OK(a.engine->ConfigureSecondary(TestTenant(), SmallConfig(), /*warm=*/false));
+  EXPECT_TRUE(absl::IsNotFound(a.engine->GetTenant(TestTenant()).status()));
+  ASSERT_EQ(a.engine->ListSecondaries().size(), 1u);
+  EXPECT_FALSE(LocalFiles(*a.fs, TestTimeline()).empty());  // kept as A's cache
+  p = DownloadPass(*b.engine);  // the heatmap A uploaded on the way out
+  NEON_ASSERT_OK(p.last_error);
+  EXPECT_EQ(p.layers_downloaded, p.layers_total);
+  const uint64_t downloads = b.engine->GetRemoteStats().downloads;
+  ValueOrDie(b.engine->AttachTenant(TestTenant(), SmallConfig(), Generation::Of(2)));
+  EXPECT_TRUE(b.engine->ListSecondaries().empty());
+  TimelineInfo info = b.Tl()->Info();
+  EXPECT_EQ(info.last_record_lsn, lsn_);
+  EXPECT_EQ(info.resident_layer_bytes, info.historic_layer_bytes);
+  EXPECT_TRUE(main_.Verify(*b.Tl(), info.applied_gc_cutoff_lsn, lsn_));  // GC ran above
+  EXPECT_TRUE(branch_.Verify(*b.Tl(TestBranch()), Lsn(0), Lsn::Max()));
+  EXPECT_EQ(b.engine->GetRemoteStats().downloads, downloads);  // none
+
+  // Detaching a secondary removes its copy.
+  NEON_ASSERT_OK(a.engine->DetachTenant(TestTenant()));
+  EXPECT_TRUE(a.engine->ListSecondaries().empty());
+  EXPECT_FALSE(a.fs->IsDirectory("/node/tenants/" + TestTenant().ToString()));
+  EXPECT_TRUE(absl::IsNotFound(a.engine->GetSecondaryProgress(TestTenant()).status()));
+}
+
+TEST_P(RemoteEngineTest, WarmSecondaryRefreshesInTickAndForgetDropsLocalState) {
+  Node a;
+  Populate(a);
+  Node b;
+  NEON_ASSERT_OK(b.Open(store_));
+  NEON_ASSERT_OK(a.engine->UploadHeatmap(TestTenant()));
+  // Warm: a pass starts at once.
+  NEON_ASSERT_OK(b.engine->ConfigureSecondary(TestTenant(), SmallConfig(), /*warm=*/true));
+  SecondaryProgress p = ValueOrDie(b.engine->GetSecondaryProgress(TestTenant()));
+  EXPECT_TRUE(p.in_progress);
+  while (p.in_progress) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    p = ValueOrDie(b.engine->GetSecondaryProgress(TestTenant()));
+  }
+  NEON_ASSERT_OK(p.last_error);
+  EXPECT_GT(p.layers_fetched, 0u);
+  const int64_t end = p.last_pass_end_us;
+  // Tick refreshes once the period (60 s without one in the heatmap) has passed.
+  NEON_ASSERT_OK(b.engine->Tick());
+  EXPECT_EQ(ValueOrDie(b.engine->GetSecondaryProgress(TestTenant())).last_pass_end_us, end);
+  b.clock->Advance(61 * kMicrosPerSecond);
+  NEON_ASSERT_OK(b.engine->Tick());
+  do {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    p = ValueOrDie(b.engine->GetSecondaryProgress(TestTenant()));
+  } while (p.in_progress || p.last_pass_end_us == end);
+  NEON_ASSERT_OK(p.last_error);
+  EXPECT_EQ(p.layers_fetched, 0u);
+
+  // Forgetting drops local state (attached or secondary) and leaves the remote data.
+  NEON_ASSERT_OK(b.engine->ForgetTenant(TestTenant()));
+  EXPECT_FALSE(b.fs->IsDirectory("/node/tenants/" + TestTenant().ToString()));
+  NEON_ASSERT_OK(a.engine->ForgetTenant(TestTenant()));
+  EXPECT_TRUE(absl::IsNotFound(a.engine->ForgetTenant(TestTenant())));
+  ValueOrDie(b.engine->AttachTenant(TestTenant(), SmallConfig(), Generation::Of(2)));
+  EXPECT_TRUE(main_.Verify(*b.Tl(), Lsn(0), lsn_));
 }
 
 TEST_P(RemoteEngineTest, ReattachWithOlderGenerationIsRefused) {
