@@ -222,12 +222,12 @@ class EngineImpl final : public Engine {
       if (auto it = tenants_.find(id); it != tenants_.end()) attached = it->second;
     }
     if (attached != nullptr) {
-      // Attached -> secondary: everything goes up first, and the heatmap names what is here.
+      // Attached -> secondary: everything ingested goes up first. (The heatmap is the newly
+      // attached location's to upload: one from here could replace a newer generation's.)
       for (const auto& tl : attached->Timelines()) {
         NEON_RETURN_IF_ERROR(tl->Flush().status());
         if (tl->remote() != nullptr) NEON_RETURN_IF_ERROR(tl->remote()->Drain());
       }
-      NEON_RETURN_IF_ERROR(UploadHeatmap(id));
     }
     absl::MutexLock l(&mu_);
     NEON_RETURN_IF_ERROR(CheckOpen());
@@ -284,6 +284,18 @@ class EngineImpl final : public Engine {
     for (const auto& tl : t->Timelines()) h.timelines.push_back(tl->HeatmapEntry(now));
     std::sort(h.timelines.begin(), h.timelines.end(),
               [](const HeatmapTimeline& a, const HeatmapTimeline& b) { return a.timeline_id < b.timeline_id; });
+    // A stale attachment (a newer generation is attached elsewhere) leaves the newer one's
+    // heatmap alone.
+    auto existing = GetString(*deps_.remote_store, RemoteHeatmapKey(id), {}, kMaxHeatmapBytes);
+    if (existing.ok()) {
+      auto old = Heatmap::Parse(*existing);
+      if (old.ok() && !old->generation.is_none() && !h.generation.is_none() && old->generation > h.generation) {
+        return absl::FailedPreconditionError(StrCat("tenant ", id.ToString(), ": the heatmap in remote storage is from generation",
+                                                    old->generation.Suffix(), ", newer than this node's", h.generation.Suffix()));
+      }
+    } else if (!absl::IsNotFound(existing.status())) {
+      return existing.status();
+    }
     NEON_RETURN_IF_ERROR(PutString(*deps_.remote_store, RemoteHeatmapKey(id), h.Serialize()));
     absl::MutexLock l(&mu_);
     heatmap_uploaded_us_[id] = now;

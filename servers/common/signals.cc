@@ -2,6 +2,7 @@
 
 #include "common/signals.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 
@@ -29,6 +30,16 @@ int WaitForShutdownSignal() {
   while (sigwait(&set, &sig) != 0) {
   }
   return sig;
+}
+
+int WaitForShutdownSignalFor(int timeout_ms) {
+  sigset_t set = ShutdownSet();
+  timespec ts{timeout_ms / 1000, static_cast<long>(timeout_ms % 1000) * 1'000'000};
+  while (true) {
+    int sig = sigtimedwait(&set, nullptr, &ts);
+    if (sig > 0) return sig;
+    if (errno == EAGAIN) return 0;  // timed out (EINTR: interrupted, wait again)
+  }
 }
 
 }  // namespace neon::server

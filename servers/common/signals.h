@@ -16,6 +16,9 @@ void BlockShutdownSignals();
 // Waits until SIGTERM or SIGINT arrives; returns the signal number.
 int WaitForShutdownSignal();
 
+// Like WaitForShutdownSignal, but gives up after `timeout_ms` and then returns 0.
+int WaitForShutdownSignalFor(int timeout_ms);
+
 }  // namespace neon::server
 
 #endif  // NEON_SERVERS_COMMON_SIGNALS_H_

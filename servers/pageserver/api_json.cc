@@ -42,6 +42,7 @@ const ConfigField kConfigFields[] = {
     {"l0_flush_stall_threshold", Kind::kOptCount, nullptr, nullptr, nullptr,
      &TenantConfig::l0_flush_stall_threshold},
     {"lsn_lease_length", Kind::kDuration, nullptr, nullptr, &TenantConfig::lsn_lease_length_us},
+    {"heatmap_period", Kind::kDuration, nullptr, nullptr, &TenantConfig::heatmap_period_us},
 };
 
 std::string FormatDuration(int64_t us) {

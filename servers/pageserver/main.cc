@@ -15,6 +15,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <algorithm>
 #include <cstdlib>
 #include <optional>
 #include <filesystem>
@@ -73,7 +74,8 @@ server::OptionSet MakeOptions() {
   o.AddBool("remote-storage-s3-path-style", true,
             "path-style S3 URLs (endpoint/bucket/key) instead of virtual-hosted ones");
   o.AddString("control-plane-api", "",
-              "control plane upcall API (e.g. http://127.0.0.1:1234/upcall/v1/) asked to "
+              "control plane upcall API (e.g. http://127.0.0.1:1234/upcall/v1/): asked at "
+              "start-up which tenants this node holds in which generation (re-attach) and to "
               "validate generations before remote deletions; empty = this node owns its tenants");
   o.AddString("walredo-path", NEON_WALREDO_PATH,
               "neon_walredo executable for Postgres WAL redo; empty = no Postgres redo");
@@ -234,6 +236,39 @@ int Run(int argc, char** argv) {
   server::LogInfo("engine_opened", {{"workdir", workdir.string()},
                                     {"tenants", (*engine)->ListTenants().size()},
                                     {"remote_storage", remote_dir}});
+
+  // With a control plane, it says which tenants this node holds, in which generation, before
+  // anything is served (Neon's re-attach); it is asked until it answers.
+  if (const std::string& api = opts.GetString("control-plane-api"); !api.empty()) {
+    if (eo.remote.store == nullptr) return Fail(2, "--control-plane-api needs remote storage");
+    const char* token = std::getenv("NEON_AUTH_TOKEN");
+    const bool empty = (*engine)->ListTenants().empty() && (*engine)->ListSecondaries().empty();
+    for (int attempt = 1;; ++attempt) {
+      absl::StatusOr<std::vector<ReAttachTenant>> answer = ControlPlaneReAttach(
+          api, token == nullptr ? "" : token, static_cast<uint64_t>(opts.GetInt("id")), empty);
+      if (answer.ok()) {
+        ReAttachSummary summary;
+        if (absl::Status s = ApplyReAttach(**engine, *answer, &summary); !s.ok()) {
+          return Fail(1, s.message());
+        }
+        server::LogInfo("re_attached", {{"api", api},
+                                        {"attached", summary.attached},
+                                        {"secondary", summary.secondary},
+                                        {"dropped", summary.dropped}});
+        break;
+      }
+      if (absl::IsInvalidArgument(answer.status())) return Fail(2, answer.status().message());
+      const int delay_ms = std::min(10'000, 250 << std::min(attempt, 6));
+      server::LogWarn("re_attach_failed", {{"api", api},
+                                           {"attempt", attempt},
+                                           {"retry_in_ms", delay_ms},
+                                           {"error", std::string(answer.status().message())}});
+      if (int sig = server::WaitForShutdownSignalFor(delay_ms); sig != 0) {
+        server::LogInfo("shutting_down", {{"signal", sig}});
+        return 0;
+      }
+    }
+  }
 
   server::MetricsRegistry metrics;
   PageServiceImpl service(engine->get(), verifier.get(), &metrics);

@@ -14,6 +14,8 @@
 #include <thread>
 #include <utility>
 
+#include "absl/time/time.h"
+
 #include "base/str_cat.h"
 #include "common/log.h"
 #include "pageserver/api_json.h"
@@ -29,6 +31,7 @@ using nlohmann::json;
 
 constexpr uint32_t kSupportedPgVersion = 15;
 constexpr auto kUploadPollInterval = std::chrono::milliseconds(20);
+constexpr int64_t kSecondaryDownloadDefaultWaitMs = 60'000;
 
 // Regex pieces for path parameters (validated by the handlers, so bad ids get a 400).
 #define NEON_ID "([^/]+)"
@@ -83,6 +86,16 @@ void ManagementApi::Register(server::HttpServer* http) {
   auto location = Wrap(true, [this](const httplib::Request& r) { return LocationConfig(r); });
   http->Put(tenant + "/location_config", location);
   http->Put("/v1/location_config/" NEON_ID, location);
+  http->Get("/v1/location_config",
+            Wrap(false, [this](const httplib::Request&) { return ListLocationConfigs(); }));
+  http->Get("/v1/location_config/" NEON_ID,
+            Wrap(true, [this](const httplib::Request& r) { return GetLocationConfig(r); }));
+  http->Post(tenant + "/heatmap_upload",
+             Wrap(true, [this](const httplib::Request& r) { return HeatmapUpload(r); }));
+  http->Post(tenant + "/secondary/download",
+             Wrap(true, [this](const httplib::Request& r) { return SecondaryDownload(r); }));
+  http->Get(tenant + "/secondary/status",
+            Wrap(true, [this](const httplib::Request& r) { return SecondaryStatus(r); }));
   http->Get(tenant + "/timeline",
             Wrap(true, [this](const httplib::Request& r) { return ListTimelines(r); }));
   http->Post(tenant + "/timeline",
@@ -243,10 +256,24 @@ absl::StatusOr<ManagementApi::Reply> ManagementApi::LocationConfig(const httplib
       return absl::InvalidArgumentError(StrCat(f, ": does not match the path's shard id"));
     }
   }
+  // Without tenant_conf the tenant keeps the configuration it has here.
   TenantConfig config;
+  if (auto t = engine_->GetTenant(*id); t.ok()) config = (*t)->config();
+  for (const SecondaryInfo& s : engine_->ListSecondaries()) {
+    if (s.id == *id) config = s.config;
+  }
   if (auto c = body->find("tenant_conf"); c != body->end() && !c->is_null()) {
     if (!c->is_object()) return absl::InvalidArgumentError("tenant_conf: must be an object");
+    config = TenantConfig();
     if (absl::Status s = ApplyTenantConfig(*c, {}, &config); !s.ok()) return s;
+  }
+  bool warm = true;
+  if (auto c = body->find("secondary_conf"); c != body->end() && !c->is_null()) {
+    if (!c->is_object()) return absl::InvalidArgumentError("secondary_conf: must be an object");
+    if (auto w = c->find("warm"); w != c->end()) {
+      if (!w->is_boolean()) return absl::InvalidArgumentError("secondary_conf.warm: must be a boolean");
+      warm = w->get<bool>();
+    }
   }
   const std::string& m = **mode;
   // AttachedMulti (both nodes attached during a migration) and AttachedStale (a newer
@@ -258,6 +285,10 @@ absl::StatusOr<ManagementApi::Reply> ManagementApi::LocationConfig(const httplib
     absl::StatusOr<std::shared_ptr<Tenant>> t =
         engine_->AttachTenant(*id, config, Generation::Of(static_cast<uint32_t>(**gen)));
     if (!t.ok()) return t.status();
+    {
+      std::lock_guard<std::mutex> l(modes_mu_);
+      attached_modes_[*id] = m;
+    }
     server::LogInfo("tenant_attached",
                     {{"tenant_id", id->ToString()}, {"generation", **gen}, {"mode", m}});
     return Reply{200, {{"shards", json::array({{{"shard_id", id->ToString()},
@@ -265,18 +296,136 @@ absl::StatusOr<ManagementApi::Reply> ManagementApi::LocationConfig(const httplib
                        {"stripe_size", nullptr}}};
   }
   if (m == "Detached") {
-    if (!engine_->GetTenant(*id).ok()) return Reply{200, {{"shards", json::array()}}};
+    if (LocationConfJson(*id).is_null()) return Reply{200, {{"shards", json::array()}}};
     if (absl::Status s = engine_->DetachTenant(*id); !s.ok()) return s;
     server::LogInfo("tenant_detached", {{"tenant_id", id->ToString()}});
     return Reply{200, {{"shards", json::array()}}};
   }
   if (m == "Secondary") {
-    return absl::InvalidArgumentError(
-        "mode Secondary is not supported (this pageserver keeps no warm secondary locations)");
+    if (absl::Status s = engine_->ConfigureSecondary(*id, config, warm); !s.ok()) return s;
+    server::LogInfo("tenant_secondary", {{"tenant_id", id->ToString()}, {"warm", warm}});
+    return Reply{200, {{"shards", json::array()}, {"stripe_size", nullptr}}};
   }
   return absl::InvalidArgumentError(StrCat("mode: unknown mode '", m,
                                            "' (AttachedSingle, AttachedMulti, AttachedStale, "
                                            "Secondary, Detached)"));
+}
+
+json ManagementApi::LocationConfJson(const TenantShardId& id) {
+  json conf = {{"shard_number", id.shard.number},
+               {"shard_count", id.shard.count},
+               {"shard_stripe_size", 0}};
+  if (absl::StatusOr<std::shared_ptr<Tenant>> t = engine_->GetTenant(id); t.ok()) {
+    std::string mode = "AttachedSingle";
+    {
+      std::lock_guard<std::mutex> l(modes_mu_);
+      if (auto it = attached_modes_.find(id); it != attached_modes_.end()) mode = it->second;
+    }
+    const Generation g = (*t)->generation();
+    conf["mode"] = mode;
+    conf["generation"] = g.is_none() ? json(nullptr) : json(g.value());
+    conf["secondary_conf"] = nullptr;
+    conf["tenant_conf"] = TenantConfigJson((*t)->config());
+    return conf;
+  }
+  for (const SecondaryInfo& s : engine_->ListSecondaries()) {
+    if (s.id != id) continue;
+    conf["mode"] = "Secondary";
+    conf["generation"] = nullptr;
+    conf["secondary_conf"] = {{"warm", s.warm}};
+    conf["tenant_conf"] = TenantConfigJson(s.config);
+    return conf;
+  }
+  return nullptr;
+}
+
+absl::StatusOr<ManagementApi::Reply> ManagementApi::GetLocationConfig(const httplib::Request& req) {
+  absl::StatusOr<TenantShardId> id = ParseTenantShardIdField(req.matches[1].str(), "tenant_id");
+  if (!id.ok()) return id.status();
+  json conf = LocationConfJson(*id);
+  if (conf.is_null()) return absl::NotFoundError(StrCat("tenant ", id->ToString(), " has no location here"));
+  return Reply{200, conf};
+}
+
+absl::StatusOr<ManagementApi::Reply> ManagementApi::ListLocationConfigs() {
+  std::vector<TenantShardId> ids = engine_->ListTenants();
+  for (const SecondaryInfo& s : engine_->ListSecondaries()) ids.push_back(s.id);
+  std::sort(ids.begin(), ids.end());
+  json list = json::array();
+  for (const TenantShardId& id : ids) {
+    json conf = LocationConfJson(id);
+    if (!conf.is_null()) list.push_back(json::array({id.ToString(), conf}));
+  }
+  return Reply{200, {{"tenant_shards", list}}};
+}
+
+absl::StatusOr<ManagementApi::Reply> ManagementApi::HeatmapUpload(const httplib::Request& req) {
+  absl::StatusOr<std::shared_ptr<Tenant>> t = TenantOf(req);
+  if (!t.ok()) return t.status();
+  if (absl::Status s = engine_->UploadHeatmap((*t)->id()); !s.ok()) return s;
+  return Reply{200, nullptr};
+}
+
+namespace {
+
+json SecondaryProgressJson(const SecondaryProgress& p) {
+  auto time = [](int64_t us) -> json {
+    if (us == 0) return nullptr;
+    return absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", absl::FromUnixMicros(us), absl::UTCTimeZone());
+  };
+  return {{"heatmap_mtime", time(p.heatmap_mtime_us)},
+          {"heatmap_generation",
+           p.heatmap_generation.is_none() ? json(nullptr) : json(p.heatmap_generation.value())},
+          {"layers_downloaded", p.layers_downloaded},
+          {"layers_total", p.layers_total},
+          {"bytes_downloaded", p.bytes_downloaded},
+          {"bytes_total", p.bytes_total},
+          {"layers_fetched_last_pass", p.layers_fetched},
+          {"in_progress", p.in_progress},
+          {"last_pass_end", time(p.last_pass_end_us)},
+          {"last_error", p.last_error.ok() ? json(nullptr) : json(std::string(p.last_error.message()))}};
+}
+
+}  // namespace
+
+absl::StatusOr<ManagementApi::Reply> ManagementApi::SecondaryDownload(const httplib::Request& req) {
+  absl::StatusOr<TenantShardId> id = ParseTenantShardIdField(req.matches[1].str(), "tenant_id");
+  if (!id.ok()) return id.status();
+  int64_t wait_ms = kSecondaryDownloadDefaultWaitMs;
+  if (req.has_param("wait_ms")) {
+    const std::string text = req.get_param_value("wait_ms");
+    char* end = nullptr;
+    errno = 0;
+    const unsigned long long v = std::strtoull(text.c_str(), &end, 10);
+    if (text.empty() || *end != '\0' || errno != 0 || text[0] == '-' || v > 3'600'000) {
+      return absl::InvalidArgumentError("wait_ms: expected milliseconds between 0 and 3600000");
+    }
+    wait_ms = static_cast<int64_t>(v);
+  }
+  // A pass that began after this request arrived sees the newest heatmap.
+  const int64_t asked_us = absl::ToUnixMicros(absl::Now());
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
+  while (true) {
+    absl::StatusOr<SecondaryProgress> p = engine_->GetSecondaryProgress(*id);
+    if (!p.ok()) return p.status();
+    if (!p->in_progress && p->last_pass_start_us >= asked_us) {
+      if (!p->last_error.ok()) return p->last_error;
+      return Reply{200, SecondaryProgressJson(*p)};
+    }
+    if (!p->in_progress) {
+      if (absl::Status s = engine_->StartSecondaryDownload(*id); !s.ok()) return s;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return Reply{202, SecondaryProgressJson(*p)};
+    std::this_thread::sleep_for(kUploadPollInterval);
+  }
+}
+
+absl::StatusOr<ManagementApi::Reply> ManagementApi::SecondaryStatus(const httplib::Request& req) {
+  absl::StatusOr<TenantShardId> id = ParseTenantShardIdField(req.matches[1].str(), "tenant_id");
+  if (!id.ok()) return id.status();
+  absl::StatusOr<SecondaryProgress> p = engine_->GetSecondaryProgress(*id);
+  if (!p.ok()) return p.status();
+  return Reply{200, SecondaryProgressJson(*p)};
 }
 
 absl::StatusOr<ManagementApi::Reply> ManagementApi::ListTimelines(const httplib::Request& req) {

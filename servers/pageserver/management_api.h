@@ -17,6 +17,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -67,6 +69,11 @@ class ManagementApi {
   absl::StatusOr<Reply> GetTenant(const httplib::Request& req);
   absl::StatusOr<Reply> DeleteTenant(const httplib::Request& req);
   absl::StatusOr<Reply> LocationConfig(const httplib::Request& req);
+  absl::StatusOr<Reply> GetLocationConfig(const httplib::Request& req);
+  absl::StatusOr<Reply> ListLocationConfigs();
+  absl::StatusOr<Reply> HeatmapUpload(const httplib::Request& req);
+  absl::StatusOr<Reply> SecondaryDownload(const httplib::Request& req);
+  absl::StatusOr<Reply> SecondaryStatus(const httplib::Request& req);
   absl::StatusOr<Reply> ListTimelines(const httplib::Request& req);
   absl::StatusOr<Reply> CreateTimeline(const httplib::Request& req);
   absl::StatusOr<Reply> GetTimeline(const httplib::Request& req);
@@ -80,10 +87,16 @@ class ManagementApi {
   absl::StatusOr<Reply> CreateRoot(Tenant* tenant, const TimelineId& id);
   void WaitForUpload(Timeline* tl);
   nlohmann::json TimelineJson(Timeline* tl);
+  // The location conf of `id` on this node, or null when it has none.
+  nlohmann::json LocationConfJson(const TenantShardId& id);
 
   Engine* const engine_;
   const server::JwtVerifier* const verifier_;
   const ManagementOptions options_;
+  // The Attached* mode last requested per tenant (AttachedSingle when never set); the
+  // engine serves all three alike.
+  std::mutex modes_mu_;
+  std::map<TenantShardId, std::string> attached_modes_;
 };
 
 }  // namespace neon::pageserver

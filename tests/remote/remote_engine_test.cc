@@ -320,26 +320,35 @@ TEST_P(RemoteEngineTest, WarmSecondaryFollowsHeatmapsAndTakesOverWithoutDownload
   EXPECT_EQ(p.layers_fetched, fresh);
   EXPECT_EQ(LocalFiles(*b.fs, TestTimeline()), want);
 
-  // Cut-over: A turns secondary (flushes, uploads, heatmap) and B attaches with a newer
-  // generation, finding every layer local.
-  NEON_ASSERT_OK(main_.Write(*tl, "main", 6, &lsn_));  // ingested, not yet flushed
+  // Cut-over: B is warm with A's latest heatmap; A turns secondary and B attaches with a
+  // newer generation, finding every layer local.
+  NEON_ASSERT_OK(main_.Write(*tl, "main", 6, &lsn_));
+  NEON_ASSERT_OK(tl->Flush().status());
+  NEON_ASSERT_OK(a.engine->FlushRemote());
+  NEON_ASSERT_OK(a.engine->UploadHeatmap(TestTenant()));
+  p = DownloadPass(*b.engine);
+  NEON_ASSERT_OK(p.last_error);
+  EXPECT_EQ(p.layers_downloaded, p.layers_total);
+  Lsn unflushed = lsn_;
+  NEON_ASSERT_OK(main_.Write(*tl, "main", 7, &unflushed));  // ingested, not yet flushed
   tl.reset();
   NEON_ASSERT_OK(a.engine->ConfigureSecondary(TestTenant(), SmallConfig(), /*warm=*/false));
   EXPECT_TRUE(absl::IsNotFound(a.engine->GetTenant(TestTenant()).status()));
   ASSERT_EQ(a.engine->ListSecondaries().size(), 1u);
   EXPECT_FALSE(LocalFiles(*a.fs, TestTimeline()).empty());  // kept as A's cache
-  p = DownloadPass(*b.engine);  // the heatmap A uploaded on the way out
-  NEON_ASSERT_OK(p.last_error);
-  EXPECT_EQ(p.layers_downloaded, p.layers_total);
   const uint64_t downloads = b.engine->GetRemoteStats().downloads;
   ValueOrDie(b.engine->AttachTenant(TestTenant(), SmallConfig(), Generation::Of(2)));
   EXPECT_TRUE(b.engine->ListSecondaries().empty());
   TimelineInfo info = b.Tl()->Info();
-  EXPECT_EQ(info.last_record_lsn, lsn_);
-  EXPECT_EQ(info.resident_layer_bytes, info.historic_layer_bytes);
-  EXPECT_TRUE(main_.Verify(*b.Tl(), info.applied_gc_cutoff_lsn, lsn_));  // GC ran above
+  EXPECT_EQ(info.last_record_lsn, unflushed);  // A flushed and uploaded round 7 on its way out
+  // Everything but that last flush (a layer the heatmap did not list yet) is local.
+  EXPECT_GT(info.resident_layer_bytes, 0u);
+  EXPECT_EQ(info.num_historic_layers,
+            LocalFiles(*b.fs, TestTimeline()).size() + 1);
+  EXPECT_EQ(b.engine->GetRemoteStats().downloads, downloads);  // none at attach
+  EXPECT_TRUE(main_.Verify(*b.Tl(), info.applied_gc_cutoff_lsn, unflushed));  // GC ran above
   EXPECT_TRUE(branch_.Verify(*b.Tl(TestBranch()), Lsn(0), Lsn::Max()));
-  EXPECT_EQ(b.engine->GetRemoteStats().downloads, downloads);  // none
+  EXPECT_EQ(b.engine->GetRemoteStats().downloads, downloads + 1);  // the one new layer
 
   // Detaching a secondary removes its copy.
   NEON_ASSERT_OK(a.engine->DetachTenant(TestTenant()));
@@ -384,6 +393,16 @@ TEST_P(RemoteEngineTest, WarmSecondaryRefreshesInTickAndForgetDropsLocalState) {
   EXPECT_TRUE(absl::IsNotFound(a.engine->ForgetTenant(TestTenant())));
   ValueOrDie(b.engine->AttachTenant(TestTenant(), SmallConfig(), Generation::Of(2)));
   EXPECT_TRUE(main_.Verify(*b.Tl(), Lsn(0), lsn_));
+
+  // A stale attachment (generation 1, elsewhere) does not replace generation 2's heatmap.
+  NEON_ASSERT_OK(b.engine->UploadHeatmap(TestTenant()));
+  Node c;
+  NEON_ASSERT_OK(c.Open(store_));
+  ValueOrDie(c.engine->AttachTenant(TestTenant(), SmallConfig(), Generation::Of(1)));
+  EXPECT_TRUE(absl::IsFailedPrecondition(c.engine->UploadHeatmap(TestTenant())));
+  auto h = Heatmap::Parse(ValueOrDie(GetString(*store_, RemoteHeatmapKey(TestTenant()))));
+  ASSERT_TRUE(h.ok()) << h.status();
+  EXPECT_EQ(h->generation, Generation::Of(2));
 }
 
 TEST_P(RemoteEngineTest, ReattachWithOlderGenerationIsRefused) {

@@ -12,6 +12,13 @@
 #      downloads what it reads, and serves pg_class through gRPC with the same bytes A served;
 #   3. A, now stale (the stub says generation 1 is no longer valid), must not delete B's
 #      objects: its deletions are dropped.
+#   4. Secondary locations and re-attach (the stub also answers POST /upcall/v1/re-attach
+#      like Neon's storage controller: generations of the shards attached to the node go up
+#      by one; secondaries are listed with gen null; anything else must be dropped):
+#      A turns secondary and downloads the heatmap B uploaded; A restarts and stays
+#      secondary; A takes over with generation 3 and finds every layer local (nothing
+#      downloaded at attach), serving the same pages; B, no longer listed for the tenant,
+#      restarts and drops its copy; A restarts with generation 4.
 #
 # usage: pageserver_s3_client.py --pageserver BIN --s3rver BIN --proto FILE --protoc BIN
 #            --grpc-python-plugin BIN
@@ -47,22 +54,40 @@ def start_s3rver(binary, tmp):
 
 
 class ControlPlane(http_server.BaseHTTPRequestHandler):
-    current = {}   # tenant_shard_id -> current generation
-    calls = []     # (tenant, gen, answered valid)
+    current = {}      # tenant_shard_id -> current generation
+    attached_on = {}  # tenant_shard_id -> node id holding the current generation
+    secondary_on = {}  # tenant_shard_id -> node id with a secondary intent
+    calls = []        # (tenant, gen, answered valid)
+    reattach = []     # request bodies
     lock = threading.Lock()
 
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])).decode())
-        if self.path != "/upcall/v1/validate":
+        cp = ControlPlane
+        if self.path == "/upcall/v1/validate":
+            out = []
+            with cp.lock:
+                for t in body["tenants"]:
+                    valid = cp.current.get(t["id"]) == t["gen"]
+                    cp.calls.append((t["id"], t["gen"], valid))
+                    out.append({"id": t["id"], "valid": valid})
+        elif self.path == "/upcall/v1/re-attach":
+            out = []
+            with cp.lock:
+                cp.reattach.append(body)
+                for tenant, node in cp.attached_on.items():
+                    if node == body["node_id"]:
+                        cp.current[tenant] += 1
+                        out.append({"id": tenant, "gen": cp.current[tenant],
+                                    "mode": "AttachedSingle", "stripe_size": 0})
+                for tenant, node in cp.secondary_on.items():
+                    if node == body["node_id"]:
+                        out.append({"id": tenant, "gen": None, "mode": "Secondary",
+                                    "stripe_size": 0})
+        else:
             self.send_response(404)
             self.end_headers()
             return
-        out = []
-        with ControlPlane.lock:
-            for t in body["tenants"]:
-                valid = ControlPlane.current.get(t["id"]) == t["gen"]
-                ControlPlane.calls.append((t["id"], t["gen"], valid))
-                out.append({"id": t["id"], "valid": valid})
         data = json.dumps({"tenants": out}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -74,10 +99,11 @@ class ControlPlane(http_server.BaseHTTPRequestHandler):
         pass
 
 
-def start_s3_pageserver(binary, workdir, log_path, s3_port, cp_port):
+def start_s3_pageserver(binary, workdir, log_path, s3_port, cp_port, node_id):
     env = dict(os.environ, AWS_ACCESS_KEY_ID="S3RVER", AWS_SECRET_ACCESS_KEY="S3RVER")
     return start_pageserver(binary, workdir, log_path,
-                            ["--broker-endpoint=none", "--remote-storage-s3-bucket=" + BUCKET,
+                            ["--id=%d" % node_id, "--broker-endpoint=none",
+                             "--remote-storage-s3-bucket=" + BUCKET,
                              "--remote-storage-s3-endpoint=http://127.0.0.1:%d" % s3_port,
                              "--remote-storage-s3-prefix=pageserver/",
                              "--control-plane-api=http://127.0.0.1:%d/upcall/v1/" % cp_port],
@@ -133,8 +159,11 @@ def main():
         # 1. Node A, generation 1.
         ControlPlane.current[TENANT] = 1
         a, a_grpc, a_http = start_s3_pageserver(args.pageserver, tmp + "/a", tmp + "/a.log",
-                                             s3_port, cp_port)
+                                             s3_port, cp_port, 1)
         procs.append(a)
+        if ControlPlane.reattach != [{"node_id": 1, "empty_local_disk": True}]:
+            fail("re-attach of a new node: %s" % ControlPlane.reattach)
+        ControlPlane.attached_on[TENANT] = 1
         st, body = http(a_http, "PUT", "/v1/tenant/%s/location_config" % TENANT,
                         {"mode": "AttachedSingle", "generation": 1})
         if st != 200:
@@ -164,8 +193,9 @@ def main():
         # 2. Node B takes over with generation 2.
         ControlPlane.current[TENANT] = 2
         b, b_grpc, b_http = start_s3_pageserver(args.pageserver, tmp + "/b", tmp + "/b.log",
-                                             s3_port, cp_port)
+                                             s3_port, cp_port, 2)
         procs.append(b)
+        ControlPlane.attached_on[TENANT] = 2
         st, body = http(b_http, "PUT", "/v1/location_config/%s" % TENANT,
                         {"mode": "AttachedSingle", "generation": 2})
         if st != 200:
@@ -201,19 +231,113 @@ def main():
         # B still serves the same pages.
         if pg_class(b_grpc) != pages_a:
             fail("B's pages changed after A's stale deletion")
-        # B (current) may delete.
-        st, body = http(b_http, "DELETE", "/v1/tenant/%s/timeline/%s" % (TENANT, TIMELINE))
+
+        # 4. Secondary locations and re-attach.
+        def stop(proc):
+            proc.send_signal(15)
+            if proc.wait(timeout=60) != 0:
+                fail("pageserver exit status %d" % proc.returncode)
+
+        def timeline_sizes(port):
+            st, body = http(port, "GET", "/v1/tenant/%s/timeline/%s" % (TENANT, TIMELINE))
+            if st != 200:
+                fail("timeline: %d %s" % (st, body))
+            return body["timeline_dir_layer_file_size_sum"], body["current_physical_size"]
+
+        st, body = http(a_http, "PUT", "/v1/tenant/%s/location_config" % TENANT,
+                        {"mode": "Secondary", "secondary_conf": {"warm": True}})
         if st != 200:
-            fail("delete on B: %d %s" % (st, body))
+            fail("A to secondary: %d %s" % (st, body))
+        ControlPlane.secondary_on[TENANT] = 1
+        st, body = http(a_http, "GET", "/v1/location_config/%s" % TENANT)
+        if st != 200 or body["mode"] != "Secondary" or body["secondary_conf"] != {"warm": True}:
+            fail("A's location config: %d %s" % (st, body))
+        if http(a_http, "GET", "/v1/tenant/%s" % TENANT)[0] != 404:
+            fail("a secondary location answers tenant GET")
+        st, body = http(b_http, "POST", "/v1/tenant/%s/heatmap_upload" % TENANT)
+        if st != 200:
+            fail("heatmap upload on B: %d %s" % (st, body))
+        st, prog = http(a_http, "POST", "/v1/tenant/%s/secondary/download?wait_ms=60000" % TENANT)
+        if st != 200 or prog["layers_total"] == 0 or \
+                prog["layers_downloaded"] != prog["layers_total"] or \
+                prog["bytes_downloaded"] != prog["bytes_total"] or prog["heatmap_generation"] != 2:
+            fail("secondary download on A: %d %s" % (st, prog))
+        if http(a_http, "POST", "/v1/tenant/%s/secondary/download?wait_ms=x" % TENANT)[0] != 400:
+            fail("a bad wait_ms is not refused")
+        if http(b_http, "GET", "/v1/tenant/%s/secondary/status" % TENANT)[0] != 404:
+            fail("secondary status of an attached location")
+
+        stop(a)  # restart: re-attach lists the secondary, which keeps its layers
+        a, a_grpc, a_http = start_s3_pageserver(args.pageserver, tmp + "/a", tmp + "/a2.log",
+                                             s3_port, cp_port, 1)
+        procs.append(a)
+        if ControlPlane.reattach[-1] != {"node_id": 1, "empty_local_disk": False}:
+            fail("re-attach after restart: %s" % ControlPlane.reattach[-1])
+        st, body = http(a_http, "GET", "/v1/tenant/%s/secondary/status" % TENANT)
+        if st != 200 or body["layers_total"] != prog["layers_total"]:
+            fail("A's secondary after restart: %d %s" % (st, body))
+
+        # A takes over: the secondary's layers are used in place.
+        with ControlPlane.lock:
+            ControlPlane.current[TENANT] = 3
+            ControlPlane.attached_on[TENANT] = 1
+            del ControlPlane.secondary_on[TENANT]
+        st, body = http(a_http, "PUT", "/v1/tenant/%s/location_config" % TENANT,
+                        {"mode": "AttachedSingle", "generation": 3})
+        if st != 200:
+            fail("attach on A with generation 3: %d %s" % (st, body))
+        # Local at attach: exactly the heatmap's layers (what B had read), no download.
+        resident, physical = timeline_sizes(a_http)
+        if resident != prog["bytes_total"] or resident > physical:
+            fail("A attached with %d of %d layer bytes local (the heatmap listed %d)" %
+                 (resident, physical, prog["bytes_total"]))
+        if pg_class(a_grpc) != pages_a:
+            fail("A serves different pages after taking over")
+        if timeline_sizes(a_http)[0] != resident:
+            fail("reading what B had read downloaded layers on A")
+
+        # B is not listed for the tenant any more: its restart drops it.
+        st, body = http(b_http, "PUT", "/v1/tenant/%s/location_config" % TENANT,
+                        {"mode": "Secondary"})
+        if st != 200:
+            fail("B to secondary: %d %s" % (st, body))
+        stop(b)
+        b, b_grpc, b_http = start_s3_pageserver(args.pageserver, tmp + "/b", tmp + "/b2.log",
+                                             s3_port, cp_port, 2)
+        procs.append(b)
+        if http(b_http, "GET", "/v1/location_config/%s" % TENANT)[0] != 404 or \
+                os.path.exists(os.path.join(tmp, "b", "engine", "tenants", TENANT)):
+            fail("B kept a tenant re-attach did not list")
+        if "event=re_attached" not in open(tmp + "/b2.log").read():
+            fail("B's log has no re_attached line")
+
+        # A restarts: generation 4, same pages.
+        stop(a)
+        a, a_grpc, a_http = start_s3_pageserver(args.pageserver, tmp + "/a", tmp + "/a3.log",
+                                             s3_port, cp_port, 1)
+        procs.append(a)
+        st, body = http(a_http, "GET", "/v1/tenant/%s" % TENANT)
+        if st != 200 or body.get("generation") != 4:
+            fail("A after re-attach: %d %s" % (st, body))
+        if pg_class(a_grpc) != pages_a:
+            fail("A serves different pages after re-attach")
+
+        # A (current) may delete.
+        st, body = http(a_http, "DELETE", "/v1/tenant/%s/timeline/%s" % (TENANT, TIMELINE))
+        if st != 200:
+            fail("delete on A: %d %s" % (st, body))
         if any("timelines/%s" % TIMELINE in k for k in bucket_keys(tmp)):
-            fail("B's timeline deletion left objects: %s" % bucket_keys(tmp))
+            fail("A's timeline deletion left objects: %s" % bucket_keys(tmp))
         for proc in (a, b):
             proc.send_signal(15)
             if proc.wait(timeout=60) != 0:
                 fail("pageserver exit status %d" % proc.returncode)
         print("OK: %d objects in S3; %d validation calls (%d from the stale node refused); "
-              "B attached with generation 2 and served %d identical pg_class pages" %
-              (len(keys_before), len(ControlPlane.calls), len(stale), len(pages_b)))
+              "B attached with generation 2 and served %d identical pg_class pages; A's warm "
+              "secondary held B's %d hot layers (%d of %d bytes) and took over serving them "
+              "with no download; %d re-attach calls" %
+              (len(keys_before), len(ControlPlane.calls), len(stale), len(pages_b),
+               prog["layers_total"], prog["bytes_total"], physical, len(ControlPlane.reattach)))
         cp.shutdown()
     finally:
         for proc in procs:

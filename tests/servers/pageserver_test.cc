@@ -287,7 +287,11 @@ TEST_F(PageserverTest, BadInputGets400AndUnknownIds404) {
       {"PUT", "/v1/location_config/" + std::string(kTenant), "{oops"},
       {"PUT", "/v1/location_config/" + std::string(kTenant), R"({"mode":"Sideways","generation":1})"},
       {"PUT", "/v1/location_config/" + std::string(kTenant), R"({"mode":"AttachedSingle"})"},
-      {"PUT", "/v1/location_config/" + std::string(kTenant), R"({"mode":"Secondary"})"},
+      {"PUT", "/v1/location_config/" + std::string(kTenant), R"({"mode":"Secondary","secondary_conf":"warm"})"},
+      {"PUT", "/v1/location_config/" + std::string(kTenant), R"({"mode":"Secondary","secondary_conf":{"warm":1}})"},
+      {"POST", t + "/secondary/download?wait_ms=-1", ""},
+      {"POST", t + "/secondary/download?wait_ms=soon", ""},
+      {"GET", "/v1/location_config/xyz", ""},
       {"PUT", "/v1/location_config/" + std::string(kTenant), R"({"mode":"AttachedMulti"})"},
       {"PUT", "/v1/location_config/xyz", R"({"mode":"AttachedSingle","generation":1})"},
       {"PUT", t + "/location_config", R"({"mode":"AttachedSingle","generation":"one"})"},
@@ -316,6 +320,10 @@ TEST_F(PageserverTest, BadInputGets400AndUnknownIds404) {
       {"PUT", tl + "/checkpoint", ""},
       {"PUT", tl + "/do_gc", ""},
       {"POST", t + "/timeline", json{{"new_timeline_id", kBranch}, {"ancestor_timeline_id", kMain}}.dump()},
+      {"GET", "/v1/location_config/" + std::string(kOtherTenant), ""},
+      {"POST", unknown_tenant + "/heatmap_upload", ""},
+      {"GET", t + "/secondary/status", ""},  // attached, not secondary
+      {"POST", unknown_tenant + "/secondary/download", ""},
   };
   for (const Case& c : missing) {
     HttpReply r = Call(c.method, c.path, c.body);
@@ -331,6 +339,13 @@ TEST_F(PageserverTest, BadInputGets400AndUnknownIds404) {
   HttpReply got = Call("GET", unknown_tenant);
   EXPECT_EQ(got.status, 200) << got.text;
   EXPECT_EQ(got.body["generation"], 3);
+  got = Call("GET", std::string("/v1/location_config/") + kOtherTenant);
+  EXPECT_EQ(got.status, 200) << got.text;
+  EXPECT_EQ(got.body["mode"], "AttachedSingle");
+  EXPECT_EQ(got.body["generation"], 3);
+  got = Call("GET", "/v1/location_config");
+  ASSERT_EQ(got.status, 200) << got.text;
+  EXPECT_EQ(got.body["tenant_shards"].size(), 2u) << got.text;
   EXPECT_EQ(Call("PUT", "/v1/location_config/9cc8fcc61f6d357410b7de754b1d9003",
                  R"({"mode":"Detached"})").status,
             200);
