@@ -43,7 +43,7 @@ class EngineImpl final : public Engine {
       : options_(std::move(options)),
         root_(std::move(root)),
         cache_(options_.page_cache_bytes),
-        residence_(options_.remote.local_layer_budget_bytes) {}
+        residence_(std::make_shared<ResidentLayers>(options_.remote.local_layer_budget_bytes)) {}
   ~EngineImpl() override { Shutdown(); }
 
   absl::Status Init() {
@@ -347,7 +347,7 @@ class EngineImpl final : public Engine {
         if (tl->remote() != nullptr) tl->remote()->Retry();  // failed uploads run again
       }
     }
-    first.Update(residence_.EnforceBudget());
+    first.Update(residence_->EnforceBudget());
     return first;
   }
 
@@ -362,9 +362,9 @@ class EngineImpl final : public Engine {
 
   RemoteStats GetRemoteStats() const override {
     RemoteStats r;
-    r.resident_layer_bytes = residence_.resident_bytes();
-    r.downloads = residence_.downloads();
-    r.evictions = residence_.evictions();
+    r.resident_layer_bytes = residence_->resident_bytes();
+    r.downloads = residence_->downloads();
+    r.evictions = residence_->evictions();
     if (deletions_ != nullptr) {
       DeletionQueue::Stats d = deletions_->stats();
       r.deletions_done = d.keys_deleted;
@@ -434,7 +434,7 @@ class EngineImpl final : public Engine {
                                                           r.validate_generations, executor));
     deps_.remote_store = r.store;
     deps_.deletions = deletions_;
-    deps_.residence = &residence_;
+    deps_.residence = residence_;
     deps_.remote_executor = executor;
     deps_.max_inflight_uploads = r.max_inflight_uploads;
     deps_.validate_generations = r.validate_generations;
@@ -490,7 +490,7 @@ class EngineImpl final : public Engine {
   EngineOptions options_;
   const std::string root_;
   PageCache cache_;
-  ResidentLayers residence_;
+  std::shared_ptr<ResidentLayers> residence_;
   std::shared_ptr<DeletionQueue> deletions_;
   std::unique_ptr<Catalog> catalog_;
   TimelineDeps deps_;

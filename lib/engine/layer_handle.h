@@ -38,7 +38,8 @@ class ResidentLayers;
 struct LayerHandleContext {
   FileSystem* fs = nullptr;
   PageCache* cache = nullptr;
-  ResidentLayers* residence = nullptr;  // null: no budget tracking
+  // Shared: a handle released after the engine (a Tenant kept by the caller) still finds it.
+  std::shared_ptr<ResidentLayers> residence;  // null: no budget tracking
   std::shared_ptr<ObjectStore> store;
   std::shared_ptr<RemoteTimelineClient> remote;
 };

@@ -56,7 +56,7 @@ struct TimelineDeps {
   // Remote storage (all null without it).
   std::shared_ptr<ObjectStore> remote_store;
   std::shared_ptr<DeletionQueue> deletions;
-  ResidentLayers* residence = nullptr;
+  std::shared_ptr<ResidentLayers> residence;
   Executor* remote_executor = nullptr;  // null: uploads run in Engine::FlushRemote only
   int max_inflight_uploads = 4;
   // Null: every generation is current (RemoteStorageOptions::validate_generations).

@@ -413,6 +413,7 @@ TEST_P(RemoteEngineTest, ReattachWithOlderGenerationIsRefused) {
   auto t = ValueOrDie(a.engine->AttachTenant(TestTenant(), SmallConfig(), Generation::Of(5)));
   EXPECT_EQ(t->generation(), Generation::Of(5));
   EXPECT_TRUE(main_.Verify(*a.Tl(), Lsn(0), lsn_));
+  // `t` outlives the engine here: releasing it afterwards must be safe.
   a.engine.reset();
   NEON_ASSERT_OK(a.Open(store_));  // the generation is remembered
   EXPECT_EQ(ValueOrDie(a.engine->GetTenant(TestTenant()))->generation(), Generation::Of(5));
