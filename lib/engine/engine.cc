@@ -183,23 +183,13 @@ class EngineImpl final : public Engine {
       t = it->second;
     }
     // Everything ingested goes to layers and up with the index before the local copy goes.
-    for (const auto& tl : t->Timelines()) {
-      NEON_RETURN_IF_ERROR(tl->Flush().status());
-      if (tl->remote() != nullptr) NEON_RETURN_IF_ERROR(tl->remote()->Drain());
-    }
+    NEON_RETURN_IF_ERROR(FlushAndUpload(*t));
     absl::MutexLock l(&mu_);
     auto it = tenants_.find(id);
     if (it == tenants_.end() || it->second != t) {
       return absl::AbortedError(StrCat("tenant ", id.ToString(), " changed while detaching"));
     }
-    t->Shutdown();
-    CatalogBatch batch;
-    batch.DeleteTenant(id);
-    NEON_RETURN_IF_ERROR(catalog_->Commit(batch));
-    tenants_.erase(it);
-    heatmap_uploaded_us_.erase(id);
-    NEON_RETURN_IF_ERROR(DeleteRecursively(*options_.fs, TenantDir(id)));
-    return options_.fs->SyncDir(TenantsDir());
+    return DropAttachedLocked(it);
   }
 
   absl::Status ConfigureSecondary(const TenantShardId& id, const TenantConfig& config, bool warm) override {
@@ -224,10 +214,7 @@ class EngineImpl final : public Engine {
     if (attached != nullptr) {
       // Attached -> secondary: everything ingested goes up first. (The heatmap is the newly
       // attached location's to upload: one from here could replace a newer generation's.)
-      for (const auto& tl : attached->Timelines()) {
-        NEON_RETURN_IF_ERROR(tl->Flush().status());
-        if (tl->remote() != nullptr) NEON_RETURN_IF_ERROR(tl->remote()->Drain());
-      }
+      NEON_RETURN_IF_ERROR(FlushAndUpload(*attached));
     }
     absl::MutexLock l(&mu_);
     NEON_RETURN_IF_ERROR(CheckOpen());
@@ -308,14 +295,7 @@ class EngineImpl final : public Engine {
     if (secondaries_.count(id)) return RemoveSecondaryLocked(id);
     auto it = tenants_.find(id);
     if (it == tenants_.end()) return absl::NotFoundError(StrCat("tenant ", id.ToString(), " not found"));
-    it->second->Shutdown();
-    CatalogBatch batch;
-    batch.DeleteTenant(id);
-    NEON_RETURN_IF_ERROR(catalog_->Commit(batch));
-    tenants_.erase(it);
-    heatmap_uploaded_us_.erase(id);
-    NEON_RETURN_IF_ERROR(DeleteRecursively(*options_.fs, TenantDir(id)));
-    return options_.fs->SyncDir(TenantsDir());
+    return DropAttachedLocked(it);
   }
 
   absl::Status Tick() override {
@@ -411,6 +391,30 @@ class EngineImpl final : public Engine {
       return absl::NotFoundError(StrCat("tenant ", id.ToString(), " is not a secondary location here"));
     }
     return it->second;
+  }
+
+  // Flushes every timeline of `t` and waits for the uploads (layers, then the index).
+  static absl::Status FlushAndUpload(TenantImpl& t) {
+    for (const auto& tl : t.Timelines()) {
+      NEON_RETURN_IF_ERROR(tl->Flush().status());
+      if (tl->remote() != nullptr) NEON_RETURN_IF_ERROR(tl->remote()->Drain());
+    }
+    return absl::OkStatus();
+  }
+
+  // Shuts an attached tenant down and removes its catalog entry and local files; remote data
+  // stays.
+  absl::Status DropAttachedLocked(std::map<TenantShardId, std::shared_ptr<TenantImpl>>::iterator it)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const TenantShardId id = it->first;
+    it->second->Shutdown();
+    CatalogBatch batch;
+    batch.DeleteTenant(id);
+    NEON_RETURN_IF_ERROR(catalog_->Commit(batch));
+    tenants_.erase(it);
+    heatmap_uploaded_us_.erase(id);
+    NEON_RETURN_IF_ERROR(DeleteRecursively(*options_.fs, TenantDir(id)));
+    return options_.fs->SyncDir(TenantsDir());
   }
 
   // Ends a secondary location and removes its local copy.
